@@ -1,0 +1,189 @@
+"""End-to-end extraction on the real default model through real llama.cpp (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from thinkjson_edge import Document, ExtractionResult, Extractor
+from thinkjson_edge.engine import DecodeLimits
+
+pytestmark = pytest.mark.model
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+BATCH_RECORD = Document(
+    text=(
+        "Batch record BR-7731 for Amoxicillin 500 mg capsules, site Lyon.\n"
+        "Manufactured on 2024-03-02 by operator Claire Dubois. Yield 98.4 percent, "
+        "48000 capsules. Status: released.\n"
+        "Tests: assay 99.1 % (pass); dissolution 87 % (pass); water content 2.1 % (pass).\n"
+        "Equipment: blender BL-02, encapsulator EN-11.\n"
+    ),
+    source="batch-record",
+)
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "flat-required-and-optional": {
+        "type": "object",
+        "properties": {
+            "batch": {"type": "string"},
+            "product": {"type": "string"},
+            "site": {"type": "string"},
+            "operator": {"type": "string"},
+        },
+        "required": ["batch", "operator"],
+    },
+    "numbers-integers-booleans-enum": {
+        "type": "object",
+        "properties": {
+            "yield_percent": {"type": "number"},
+            "units": {"type": "integer"},
+            "released": {"type": "boolean"},
+            "status": {"enum": ["released", "rejected", "quarantined"]},
+        },
+        "required": ["yield_percent", "units", "released", "status"],
+        "additionalProperties": False,
+    },
+    "nested-object": {
+        "type": "object",
+        "properties": {
+            "batch": {"type": "string"},
+            "manufacture": {
+                "type": "object",
+                "properties": {"date": {"type": "string", "format": "date"}, "site": {"type": "string"}},
+                "required": ["date", "site"],
+            },
+        },
+        "required": ["batch", "manufacture"],
+    },
+    "array-of-objects-via-defs": {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "properties": {
+            "tests": {"type": "array", "items": {"$ref": "#/definitions/test"}, "minItems": 1, "maxItems": 5},
+            "equipment": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["tests"],
+        "definitions": {
+            "test": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "result": {"type": "string"},
+                    "passed": {"type": "boolean"},
+                },
+                "required": ["name", "passed"],
+            }
+        },
+    },
+}
+
+
+def _check(result: ExtractionResult, schema: dict[str, Any]) -> None:
+    """The object is complete and valid by jsonschema itself, not only by our own verdict."""
+    assert result.valid, result.to_json()
+    assert isinstance(result.value, dict)
+    jsonschema.validate(result.value, schema, format_checker=jsonschema.FormatChecker())
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_valid_object_for_each_schema_shape(extractor: Extractor, name: str) -> None:
+    result = extractor.extract(BATCH_RECORD, SCHEMAS[name], think=False, self_correct=False)
+    _check(result, SCHEMAS[name])
+    assert result.chosen.generation.stop_reason == "complete"
+
+
+def test_reasoning_block_then_json(extractor: Extractor) -> None:
+    schema = SCHEMAS["flat-required-and-optional"]
+    result = extractor.extract(BATCH_RECORD, schema, think=True, max_think_tokens=48, self_correct=False)
+    _check(result, schema)
+    generation = result.chosen.generation
+    assert generation.text.startswith("<think>\n")
+    assert "</think>\n{" in generation.text
+    assert 0 < generation.think_tokens <= 48 + 8  # budget, plus the forced closing tag
+    assert generation.reasoning is not None
+
+
+def test_tiny_budgets_still_give_complete_valid_json(extractor: Extractor) -> None:
+    schema = SCHEMAS["array-of-objects-via-defs"]
+    result = extractor.extract(
+        BATCH_RECORD, schema, think=True, max_think_tokens=2, max_json_tokens=8, self_correct=False
+    )
+    _check(result, schema)
+    generation = result.chosen.generation
+    assert generation.think_stop_reason == "budget"
+    assert generation.stop_reason == "closed-at-budget"
+
+
+def test_runaway_value_is_closed(extractor: Extractor) -> None:
+    """A document that invites a loop ("0000...") still ends in a complete object."""
+    document = Document(text="TOTAL: 1" + "0" * 400 + "\nCASH 5.00")
+    schema = {"type": "object", "properties": {"total": {"type": "string"}}, "required": ["total"]}
+    result = extractor.extract(document, schema, think=False, self_correct=False)
+    _check(result, schema)
+    assert len(result.value["total"]) <= 256
+
+
+def test_fast_grammar_path_equals_full_masking(extractor: Extractor) -> None:
+    engine = extractor.engine
+    schema = SCHEMAS["numbers-integers-booleans-enum"]
+    from thinkjson_edge.grammar import compile_schema
+    from thinkjson_edge.prompts import extraction_messages
+
+    prompt = engine.tokenize(engine.render_chat(
+        extraction_messages(json.dumps(schema), BATCH_RECORD.text, think=True)
+    ))  # fmt: skip
+    grammar = compile_schema(schema).gbnf(think=True)
+    fast = engine.generate(prompt, grammar, think=True, limits=DecodeLimits(max_think_tokens=40))
+    full = engine.generate(prompt, grammar, think=True, limits=DecodeLimits(max_think_tokens=40, full_mask=True))
+    assert fast.text == full.text
+    assert fast.generated_tokens == full.generated_tokens > 10
+
+
+def test_second_attempt_reuses_the_shared_prompt_prefix(extractor: Extractor) -> None:
+    # Unsatisfiable by construction: every attempt has a schema finding, so attempt 2 always runs.
+    schema = {
+        "type": "object",
+        "properties": {"batch": {"type": "string"}},
+        "required": ["batch"],
+        "not": {"required": ["batch"]},
+    }
+    result = extractor.extract(BATCH_RECORD, schema, think=False)
+    assert [a.number for a in result.attempts] == [1, 2]
+    assert not result.valid
+    first, second = (a.generation for a in result.attempts)
+    assert second.cached_prompt_tokens > first.prompt_tokens // 2
+    record = json.loads(result.to_json())
+    assert record["attempts"][0]["findings"][0]["kind"] == "schema"
+    assert "not" in " ".join(record["validation_only_keywords"])
+
+
+def test_receipts_give_valid_objects(extractor: Extractor) -> None:
+    schema_path = FIXTURES / "sroie" / "schema.json"
+    schema = json.loads(schema_path.read_text())
+    for receipt in sorted((FIXTURES / "sroie").glob("*.txt")):
+        result = extractor.extract(receipt, schema_path, think=False)
+        _check(result, schema)
+        assert result.source == str(receipt)
+
+
+def test_extraction_opens_no_network_connection(monkeypatch) -> None:
+    attempts: list[Any] = []
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        attempts.append(address)
+        raise OSError("network is forbidden in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    schema = SCHEMAS["nested-object"]
+    with Extractor(device="cpu") as fresh:  # loading the model is covered too
+        result = fresh.extract(BATCH_RECORD, schema, think=True, max_think_tokens=16)
+    _check(result, schema)
+    assert attempts == []

@@ -1,0 +1,3 @@
+from thinkjson_edge.cli import main
+
+main()

@@ -1,0 +1,157 @@
+"""The ``thinkjson-edge`` command. Thin over the Python API; the only place errors become exit codes.
+
+The extracted object goes to stdout (or ``--out``); everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from thinkjson_edge import __version__
+from thinkjson_edge.errors import (
+    InputError,
+    ModelLoadError,
+    SchemaError,
+    ThinkJsonError,
+)
+
+# Exit codes (documented in the README).
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2  # click's own code for bad options
+EXIT_SCHEMA = 3
+EXIT_INPUT = 4
+EXIT_MODEL = 5
+EXIT_INVALID_OUTPUT = 6
+
+_EXIT_BY_ERROR: tuple[tuple[type[ThinkJsonError], int], ...] = (
+    (SchemaError, EXIT_SCHEMA),
+    (InputError, EXIT_INPUT),
+    (ModelLoadError, EXIT_MODEL),
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="thinkjson-edge")
+def main() -> None:
+    """Extract schema-valid JSON from documents with a small local model. No network is used."""
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--schema", "-s", "schema_path", required=True,
+              type=click.Path(path_type=Path, dir_okay=False), help="JSON Schema of the object.")
+@click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the object here (atomically) instead of stdout.")
+@click.option("--model", "-m", help="GGUF path or model name [env THINKJSON_MODEL; default: smollm2-135m].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "metal"]), default="auto",
+              show_default=True, help="Where llama.cpp runs the model.")
+@click.option("--think/--no-think", default=True, show_default=True,
+              help="Let the model reason in <think>...</think> before the JSON.")
+@click.option("--max-think-tokens", type=click.IntRange(min=0), default=256, show_default=True,
+              help="Token budget of the reasoning block.")
+@click.option("--self-correct/--no-self-correct", default=True, show_default=True,
+              help="Run a second, correcting attempt when the first has findings.")
+@click.option("--report", is_flag=True, help="Print the full record (attempts, findings, timings) to stderr as JSON.")
+@click.option("--report-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the full record to this file.")
+@click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr.")  # fmt: skip
+def extract(
+    file: Path,
+    schema_path: Path,
+    out: Path | None,
+    model: str | None,
+    device: str,
+    think: bool,
+    max_think_tokens: int,
+    self_correct: bool,
+    report: bool,
+    report_file: Path | None,
+    quiet: bool,
+) -> None:
+    """Extract one JSON object matching --schema from FILE."""
+    from thinkjson_edge.documents import read_document
+    from thinkjson_edge.extract import ExtractOptions, Extractor
+    from thinkjson_edge.schema import load_schema
+
+    say = _Diagnostics(quiet)
+    try:
+        schema = load_schema(schema_path)
+        document = read_document(file)
+        options = ExtractOptions(
+            think=think, self_correct=self_correct, max_think_tokens=max_think_tokens
+        )
+        with Extractor(model, device=device, options=options) as extractor:
+            say(f"model {extractor.model.name} ({extractor.model.chosen_by}) loaded in "
+                f"{extractor.engine.load_seconds:.1f} s")  # fmt: skip
+            result = extractor.extract(document, schema)
+    except ThinkJsonError as error:
+        _fail(error)
+
+    for attempt in result.attempts:
+        gen = attempt.generation
+        state = "valid" if attempt.valid else f"{attempt.schema_errors} schema error(s)"
+        say(f"attempt {attempt.number}: {state}, {attempt.ungrounded} value(s) not found in the "
+            f"document; {gen.generated_tokens} tokens in {gen.decode_seconds:.1f} s "
+            f"({gen.tokens_per_second:.0f} tok/s), stop: {gen.stop_reason}")  # fmt: skip
+    for finding in result.findings:
+        say(f"  finding: {finding.describe()}")
+    if len(result.attempts) > 1:
+        say(f"kept attempt {result.chosen_attempt}")
+
+    text = json.dumps(result.value, ensure_ascii=False, indent=2) + "\n"
+    if out:
+        write_atomically(out, text)
+        say(f"wrote {out}")
+    else:
+        click.echo(text, nl=False)
+    if report_file:
+        write_atomically(report_file, result.to_json() + "\n")
+    if not result.valid:
+        click.echo("thinkjson-edge: the result still fails the schema after correction; "
+                   "it was written anyway, flagged by this exit code", err=True)  # fmt: skip
+    if report:  # last on stderr, so a reader can take everything from the first "{" on
+        click.echo(result.to_json(), err=True)
+    if not result.valid:
+        sys.exit(EXIT_INVALID_OUTPUT)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so a reader never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class _Diagnostics:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(f"thinkjson-edge: {message}", err=True)
+
+
+def _fail(error: ThinkJsonError) -> NoReturn:
+    code = next((c for kind, c in _EXIT_BY_ERROR if isinstance(error, kind)), EXIT_INTERNAL)
+    click.echo(f"thinkjson-edge: error: {error}", err=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,465 @@
+"""One llama.cpp session: load a GGUF, format chats, and decode under a grammar.
+
+Decoding is our own loop over llama.cpp's low-level API, because extraction
+needs what a plain completion call does not give:
+
+* the reasoning block gets a token budget; when it runs out (or the model
+  repeats itself), the closing tag is forced and the JSON begins;
+* the JSON can never be cut off: near the end of its budget, or when the model
+  loops, decoding switches to *closing mode*, where tokens that close strings,
+  arrays and objects are preferred wherever the grammar allows them, so the
+  object is finished in a few tokens;
+* each step samples first and checks only the chosen token against the
+  grammar; the whole vocabulary is masked only when that token is rejected.
+  Under greedy decoding this picks exactly what full masking picks.
+* the prompt's KV state is kept, and a later prompt that shares its prefix
+  (a second attempt, the next document of a batch) evaluates only what differs.
+
+``llama_cpp`` is imported here only, lazily, so that importing the package stays light.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from thinkjson_edge.errors import DocumentTooLongError, GenerationError, ModelLoadError
+from thinkjson_edge.grammar import THINK_CLOSE, THINK_OPEN
+from thinkjson_edge.result import Generation
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+DEVICES = ("auto", "cpu", "cuda", "metal")
+DEFAULT_CONTEXT = 8192
+_CLOSING_BIAS = 1000.0  # far above any logit: a closer wins wherever the grammar allows it
+_CLOSERS = frozenset(b'"]}')
+_CLOSERS_WITH_COMMA = frozenset(b'"]},')
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Budgets and sampling settings for one generation."""
+
+    max_think_tokens: int = 256
+    max_json_tokens: int = 2048
+    closing_reserve: int = 64  # tokens kept back to finish the object in closing mode
+    temperature: float = 0.0  # 0 is greedy
+    seed: int = 0
+    full_mask: bool = False  # mask the whole vocabulary every step (for testing the fast path)
+
+
+class Engine:
+    """A loaded model and its context, reused across many generations."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        device: str = "auto",
+        n_ctx: int = DEFAULT_CONTEXT,
+        n_threads: int | None = None,
+    ) -> None:
+        if device not in DEVICES:
+            raise ModelLoadError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+        import llama_cpp
+
+        self._api = llama_cpp
+        self.model_path = Path(model_path)
+        self.device = device
+        started = time.perf_counter()
+        threads = n_threads or _available_cores()
+        try:
+            self._llm: Llama = llama_cpp.Llama(
+                model_path=str(self.model_path),
+                n_ctx=n_ctx,
+                n_gpu_layers=_gpu_layers(llama_cpp, device),
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
+        self.load_seconds = time.perf_counter() - started
+        self.n_ctx = self._llm.n_ctx()
+        self.n_vocab = self._llm.n_vocab()
+        model = self._llm._model
+        self._vocab = model.vocab
+        self._pieces = _token_pieces(llama_cpp, self._vocab, self.n_vocab)
+        self._closing_bias = _closing_bias(self._pieces)
+        from llama_cpp._internals import LlamaTokenDataArray
+
+        self._candidates = LlamaTokenDataArray(n_vocab=self.n_vocab)
+        self._one = (llama_cpp.llama_token_data * 1)()
+        self._one_array = llama_cpp.llama_token_data_array(
+            data=ctypes.cast(self._one, llama_cpp.llama_token_data_p), size=1, selected=-1,
+            sorted=False,
+        )  # fmt: skip
+        self._formatter = _chat_formatter(self._llm)
+
+    # -- prompts -----------------------------------------------------------
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        """The prompt text for a conversation, by the model's own chat template."""
+        return self._formatter(messages=list(messages)).prompt
+
+    def tokenize(self, text: str) -> list[int]:
+        model = self._llm._model
+        tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        bos = model.token_bos()
+        if model.add_bos_token() and bos >= 0 and (not tokens or tokens[0] != bos):
+            tokens.insert(0, bos)
+        return tokens
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    # -- generation --------------------------------------------------------
+
+    def generate(
+        self, prompt_tokens: list[int], grammar: str, *, think: bool, limits: DecodeLimits
+    ) -> Generation:
+        """Generate the output for a prompt under a GBNF grammar (see the module docstring)."""
+        needed = len(prompt_tokens) + limits.closing_reserve + (limits.max_think_tokens if think else 0)
+        if needed > self.n_ctx:
+            raise DocumentTooLongError(
+                f"the prompt is {len(prompt_tokens)} tokens and the model's context holds "
+                f"{self.n_ctx}; shorten the document or use a model with a longer context"
+            )
+        started = time.perf_counter()
+        cached = self._evaluate_prompt(prompt_tokens)
+        prompt_seconds = time.perf_counter() - started
+        run = _Decoding(self, grammar, think=think, limits=limits,
+                        room=self.n_ctx - len(prompt_tokens))  # fmt: skip
+        try:
+            run.decode()
+        finally:
+            run.close()
+        finished = time.perf_counter()
+        first = run.first_token_at or finished
+        return Generation(
+            text=run.output.text(),
+            reasoning=run.output.reasoning() if think else None,
+            json_text=run.output.json_text(),
+            stop_reason=run.stop_reason,
+            think_stop_reason=run.think_stop_reason,
+            prompt_tokens=len(prompt_tokens),
+            cached_prompt_tokens=cached,
+            generated_tokens=len(run.tokens),
+            think_tokens=run.think_tokens,
+            prompt_seconds=prompt_seconds,
+            first_token_seconds=first - started,
+            decode_seconds=finished - started - prompt_seconds,
+        )
+
+    def _evaluate_prompt(self, tokens: list[int]) -> int:
+        """Evaluate the prompt, reusing the longest cached prefix; return how many tokens were reused."""
+        llm = self._llm
+        limit = min(llm.n_tokens, len(tokens) - 1)  # at least one token is evaluated for logits
+        cached = llm.input_ids[:limit]
+        mismatch = np.nonzero(cached != np.asarray(tokens[:limit]))[0]
+        reused = int(mismatch[0]) if mismatch.size else limit
+        llm.n_tokens = reused
+        llm.eval(tokens[reused:])
+        return reused
+
+    # -- low-level steps used by _Decoding ------------------------------------
+
+    def logits(self) -> np.ndarray:
+        pointer = self._api.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+
+    def feed(self, token: int) -> None:
+        self._llm.eval([token])
+
+    def is_end(self, token: int) -> bool:
+        return bool(self._api.llama_vocab_is_eog(self._vocab, token))
+
+    def piece(self, token: int) -> bytes:
+        return self._pieces[token]
+
+    def encode_plain(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def new_grammar(self, text: str) -> _GrammarSampler:
+        return _GrammarSampler(self, text)
+
+    def close(self) -> None:
+        self._llm.close()
+
+
+class _GrammarSampler:
+    """llama.cpp's grammar sampler: check one token, mask all, accept."""
+
+    def __init__(self, engine: Engine, text: str) -> None:
+        self._engine = engine
+        self._api = engine._api
+        self._pointer = self._api.llama_sampler_init_grammar(
+            engine._vocab, text.encode("utf-8"), b"root"
+        )
+        if not self._pointer:
+            raise GenerationError("llama.cpp rejected the generated grammar (a bug: please report it)")
+
+    def allows(self, token: int) -> bool:
+        engine = self._engine
+        engine._one[0].id = token
+        engine._one[0].logit = 0.0
+        engine._one_array.size = 1
+        engine._one_array.selected = -1
+        self._api.llama_sampler_apply(self._pointer, ctypes.byref(engine._one_array))
+        return engine._one[0].logit != -np.inf
+
+    def mask(self, scores: np.ndarray) -> np.ndarray:
+        candidates = self._engine._candidates
+        candidates.copy_logits(scores)
+        self._api.llama_sampler_apply(self._pointer, ctypes.byref(candidates.candidates))
+        return np.array(candidates.candidates_data.logit)
+
+    def accept(self, token: int) -> None:
+        self._api.llama_sampler_accept(self._pointer, token)
+
+    def close(self) -> None:
+        if self._pointer:
+            self._api.llama_sampler_free(self._pointer)
+            self._pointer = None
+
+
+class _Output:
+    """The bytes generated so far, split into the reasoning block and the JSON."""
+
+    def __init__(self, think: bool) -> None:
+        self.in_think = think
+        self.think = bytearray()
+        self.json = bytearray()
+        self._depth = 0
+        self._in_string = False
+        self._escaped = False
+        self.json_done = False
+
+    def add(self, data: bytes) -> None:
+        for byte in data:
+            if self.in_think:
+                self.think.append(byte)
+                if self.think.endswith(THINK_CLOSE.encode()):
+                    self.in_think = False
+                continue
+            if self.json_done:
+                continue  # trailing bytes of the last token (whitespace) are dropped
+            self.json.append(byte)
+            self._scan(byte)
+
+    def _scan(self, byte: int) -> None:
+        if self._in_string:
+            if self._escaped:
+                self._escaped = False
+            elif byte == 0x5C:  # backslash
+                self._escaped = True
+            elif byte == 0x22:
+                self._in_string = False
+        elif byte == 0x22:
+            self._in_string = True
+        elif byte in b"{[":
+            self._depth += 1
+        elif byte in b"}]":
+            self._depth -= 1
+            self.json_done = self._depth == 0
+
+    def pending_think_close(self) -> str:
+        """What is left to write of the closing tag (the model may have started it)."""
+        tag = THINK_CLOSE
+        for size in range(len(tag) - 1, 0, -1):
+            if self.think.endswith(tag[:size].encode()):
+                return tag[size:]
+        return tag
+
+    def reasoning(self) -> str:
+        body = self.think.decode("utf-8", errors="replace")
+        return body.removeprefix(THINK_OPEN).removesuffix(THINK_CLOSE).strip()
+
+    def json_text(self) -> str:
+        return self.json.decode("utf-8", errors="replace").strip()
+
+    def text(self) -> str:
+        return (bytes(self.think) + bytes(self.json)).decode("utf-8", errors="replace")
+
+
+class _Decoding:
+    """The state of one generation (see the module docstring for the rules)."""
+
+    def __init__(
+        self, engine: Engine, grammar: str, *, think: bool, limits: DecodeLimits, room: int
+    ) -> None:
+        self.engine = engine
+        self.limits = limits
+        self.room = room
+        self.grammar = engine.new_grammar(grammar)
+        self.output = _Output(think)
+        self.tokens: list[int] = []
+        self.think_tokens = 0
+        self.json_tokens: list[int] = []
+        self.closing = False
+        self.stop_reason = "truncated"
+        self.think_stop_reason: str | None = None
+        self.first_token_at: float | None = None
+        self._rng = np.random.default_rng(limits.seed)
+
+    def decode(self) -> None:
+        if self.output.in_think:
+            self.force(THINK_OPEN)
+        while len(self.tokens) < self.room:
+            if self.output.in_think:
+                if self.think_tokens >= self.limits.max_think_tokens:
+                    self.think_stop_reason = "budget"
+                    self.force(self.output.pending_think_close())
+                    continue
+                if _is_looping(self.tokens[-64:]):
+                    self.think_stop_reason = "repetition"
+                    self.force(self.output.pending_think_close())
+                    continue
+            elif not self.closing:
+                self.closing_check()
+            token = self.pick()
+            if self.engine.is_end(token):
+                self.stop_reason = "closed-at-budget" if self.closing else "complete"
+                return
+            self.take(token)
+            if self.output.json_done:
+                if self.stop_reason == "truncated":
+                    self.stop_reason = "complete"
+                return
+
+    def closing_check(self) -> None:
+        budget = min(self.limits.max_json_tokens, self.room - len(self.tokens))
+        if len(self.json_tokens) >= budget - self.limits.closing_reserve:
+            self.closing, self.stop_reason = True, "closed-at-budget"
+        elif _is_looping(self.json_tokens[-64:]):
+            self.closing, self.stop_reason = True, "closed-on-repetition"
+
+    def pick(self) -> int:
+        scores = self.engine.logits()
+        if self.closing:
+            scores = scores + self.engine._closing_bias
+        if not self.limits.full_mask:
+            token = self.sample(scores)
+            if self.grammar.allows(token):
+                return token
+        masked = self.grammar.mask(scores)
+        if not np.isfinite(masked).any():
+            raise GenerationError("the grammar allows no token here (a bug: please report it)")
+        return self.sample(masked)
+
+    def sample(self, scores: np.ndarray) -> int:
+        if self.limits.temperature <= 0:
+            return int(np.argmax(scores))
+        finite = np.where(np.isfinite(scores), scores, -np.inf) / self.limits.temperature
+        weights = np.exp(finite - finite.max())
+        return int(self._rng.choice(len(weights), p=weights / weights.sum()))
+
+    def take(self, token: int) -> None:
+        self.grammar.accept(token)
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        in_think = self.output.in_think
+        self.tokens.append(token)
+        if in_think:
+            self.think_tokens += 1
+        else:
+            self.json_tokens.append(token)
+        self.output.add(self.engine.piece(token))
+        if in_think and not self.output.in_think and self.think_stop_reason is None:
+            self.think_stop_reason = "model"
+        if not self.output.json_done:
+            self.engine.feed(token)
+
+    def force(self, text: str) -> None:
+        """Write ``text`` as it tokenizes, checking each token against the grammar."""
+        for token in self.engine.encode_plain(text):
+            if not self.grammar.allows(token):
+                raise GenerationError(f"the grammar refused the forced text {text!r} (a bug)")
+            self.take(token)
+
+    def close(self) -> None:
+        self.grammar.close()
+
+
+def _token_pieces(llama_cpp: Any, vocab: Any, n_vocab: int) -> list[bytes]:
+    """The bytes each token writes (special tokens such as end-of-turn write nothing)."""
+    buffer = ctypes.create_string_buffer(256)
+    pieces = []
+    for token in range(n_vocab):
+        size = llama_cpp.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, False)
+        pieces.append(buffer.raw[: max(size, 0)])
+    return pieces
+
+
+def _is_looping(tail: Sequence[int]) -> bool:
+    """True when the last tokens are one short cycle (period <= 8) repeated 4+ times over 32+ tokens."""
+    for period in range(1, 9):
+        span = max(32, 4 * period)
+        if len(tail) < span:
+            return False
+        window = tail[-span:]
+        if all(window[i] == window[i - period] for i in range(period, span)):
+            return True
+    return False
+
+
+def _closing_bias(pieces: list[bytes]) -> np.ndarray:
+    """Per-token bonus in closing mode: pure closers most, closers with commas next."""
+    bias = np.zeros(len(pieces), dtype=np.float32)
+    for token, piece in enumerate(pieces):
+        stripped = piece.strip()
+        if stripped and all(b in _CLOSERS for b in stripped):
+            bias[token] = _CLOSING_BIAS
+        elif stripped and all(b in _CLOSERS_WITH_COMMA for b in stripped):
+            bias[token] = _CLOSING_BIAS / 2
+    return bias
+
+
+def _available_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _gpu_layers(llama_cpp: Any, device: str) -> int:
+    """Layers to offload: all on a GPU device, none on the CPU."""
+    if device == "cpu":
+        return 0
+    gpu = bool(llama_cpp.llama_supports_gpu_offload())
+    if device == "auto":
+        return -1 if gpu else 0
+    if not gpu:
+        raise ModelLoadError(
+            f"--device {device}: this llama-cpp-python build has no GPU support; reinstall it "
+            'with CMAKE_ARGS="-DGGML_CUDA=on" for CUDA (Metal is built in on macOS), '
+            "or use --device cpu"
+        )
+    if device == "metal" and sys.platform != "darwin":
+        raise ModelLoadError("--device metal: Metal is only available on macOS")
+    return -1
+
+
+def _chat_formatter(llm: Llama) -> Any:
+    """The model's own chat template, or ChatML when the GGUF has none."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    model = llm._model
+    template = llm.metadata.get("tokenizer.chat_template") or _CHATML
+    eos = model.token_get_text(model.token_eos()) if model.token_eos() >= 0 else ""
+    bos = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
+    return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+
+_CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)

@@ -1,0 +1,398 @@
+"""JSON Schema -> GBNF, the grammar llama.cpp enforces while the model writes.
+
+Design choices, each against a failure seen with small models:
+
+* Every string, array and open object is bounded (``GrammarLimits``), so the
+  grammar's language is finite outside recursive references: a runaway value
+  ("10000000...") is cut short by the grammar itself.
+* Strings are always valid JSON: no raw control characters, only JSON escapes.
+* Properties come in the schema's declared order; optional ones may be left
+  out where they stand.
+* Only the properties the schema names are written, even when
+  ``additionalProperties`` allows more: extraction fills the fields asked for.
+* Keywords the grammar does not express are listed in
+  ``CompiledGrammar.validation_only`` and enforced after generation by the
+  validator; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from thinkjson_edge.errors import SchemaError
+from thinkjson_edge.schema import resolve_local_ref
+
+# Keywords the compiler turns into grammar rules. Annotations are ignored on purpose.
+_GRAMMAR_KEYWORDS = frozenset(
+    {
+        "type", "enum", "const", "$ref", "$defs", "definitions", "anyOf", "oneOf", "allOf",
+        "properties", "required", "additionalProperties", "items", "prefixItems",
+        "minItems", "maxItems", "minLength", "maxLength", "format",
+    }
+)  # fmt: skip
+_ANNOTATIONS = frozenset(
+    {
+        "$schema", "$id", "$anchor", "$comment", "title", "description", "default",
+        "examples", "deprecated", "readOnly", "writeOnly", "contentMediaType",
+        "contentEncoding", "$vocabulary",
+    }
+)  # fmt: skip
+_RESERVED_NAMES = frozenset({"root", "think", "json"})
+_GRAMMAR_FORMATS = frozenset({"date", "time", "date-time", "uuid"})
+
+_CHAR = r'[^"\\\x00-\x1F\x7F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
+_INTEGER = r'"-"? ("0" | [1-9] [0-9]{0,17})'
+_NUMBER = r'"-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,3})?'
+_DATE = r'[0-9]{4} "-" ("0" [1-9] | "1" [0-2]) "-" ("0" [1-9] | [12] [0-9] | "3" [01])'
+_TIME = (
+    r'([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? '
+    r'("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9])'
+)
+_UUID = r'[0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{12}'
+_FORMAT_BODIES = {
+    "date": "date",
+    "time": "time",
+    "date-time": 'date "T" time',
+    "uuid": "uuid",
+}
+
+# The reasoning block of the ThinkJSON format. "<" cannot appear inside it, so
+# the only way out is the closing tag.
+THINK_OPEN = "<think>\n"
+THINK_CLOSE = "</think>\n"
+_THINK_RULE = r'"<think>\n" [^<]* "</think>\n"'
+
+
+@dataclass(frozen=True)
+class GrammarLimits:
+    """Bounds the grammar puts on values the schema leaves unbounded."""
+
+    max_string_length: int = 256
+    max_array_items: int = 32
+    max_object_entries: int = 16
+
+
+@dataclass(frozen=True)
+class CompiledGrammar:
+    """A schema's grammar: ``json`` is the rule for the object itself."""
+
+    rules: dict[str, str]
+    validation_only: tuple[str, ...] = field(default=())
+
+    def gbnf(self, *, think: bool) -> str:
+        """The whole output grammar: the optional reasoning block, then the JSON object."""
+        root = "think json" if think else "json"
+        lines = [f"root ::= {root}"]
+        if think:
+            lines.append(f"think ::= {_THINK_RULE}")
+        lines += [f"{name} ::= {body}" for name, body in self.rules.items()]
+        return "\n".join(lines) + "\n"
+
+
+def compile_schema(schema: dict[str, Any], limits: GrammarLimits | None = None) -> CompiledGrammar:
+    """Compile a checked schema (local references only) to grammar rules."""
+    compiler = _Compiler(schema, limits or GrammarLimits())
+    compiler.rules["json"] = compiler.visit(schema, "object", "")
+    return CompiledGrammar(rules=compiler.rules, validation_only=tuple(compiler.validation_only))
+
+
+def gbnf_literal(text: str) -> str:
+    """A GBNF string literal matching ``text`` exactly."""
+    escaped = (
+        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    )
+    return f'"{escaped}"'
+
+
+def json_literal(value: Any) -> str:
+    """A GBNF literal for one JSON value, written compactly."""
+    return gbnf_literal(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+class _Compiler:
+    def __init__(self, root: dict[str, Any], limits: GrammarLimits) -> None:
+        self.root = root
+        self.limits = limits
+        # "json" first, so the object's rule leads the grammar; "root" and "think" are
+        # taken by CompiledGrammar.gbnf.
+        self.rules: dict[str, str] = {"json": "", "ws": '" "?'}
+        self._rule_by_body: dict[str, str] = {}
+        self._ref_rules: dict[str, str] = {}
+        self.validation_only: list[str] = []
+
+    # -- rules -------------------------------------------------------------
+
+    def add_rule(self, hint: str, body: str) -> str:
+        """Add a rule (or reuse an identical one) and return its name."""
+        if body in self._rule_by_body:
+            return self._rule_by_body[body]
+        name = self._fresh_name(hint)
+        self.rules[name] = body
+        self._rule_by_body[body] = name
+        return name
+
+    def _fresh_name(self, hint: str) -> str:
+        base = re.sub(r"[^a-zA-Z0-9]+", "-", hint).strip("-").lower() or "value"
+        if base[0].isdigit():
+            base = "r-" + base
+        name, counter = base, 1
+        while name in self.rules or name in _RESERVED_NAMES:
+            counter += 1
+            name = f"{base}-{counter}"
+        return name
+
+    # -- schemas -----------------------------------------------------------
+
+    def visit(self, schema: Any, hint: str, path: str) -> str:
+        """Return a grammar expression for ``schema`` (a rule name or an inline body)."""
+        if schema is True or schema == {}:
+            return self.any_value()
+        if schema is False:
+            raise SchemaError(f"the schema at {path or '(root)'} is `false`: no value can match")
+        if not isinstance(schema, dict):
+            raise SchemaError(f"the schema at {path or '(root)'} is not an object")
+        self._note_validation_only(schema, path)
+
+        if "$ref" in schema:
+            rest = {k: v for k, v in schema.items() if k != "$ref" and k not in _ANNOTATIONS}
+            rest.pop("$defs", None)
+            rest.pop("definitions", None)
+            if not rest:
+                return self.reference(schema["$ref"], path)
+            return self.visit(merge_schemas(rest, self.resolve(schema["$ref"], path)), hint, path)
+        if "allOf" in schema:
+            merged = {k: v for k, v in schema.items() if k != "allOf"}
+            for part in schema["allOf"]:
+                merged = merge_schemas(merged, self.dereference(part, path))
+            return self.visit(merged, hint, path)
+        for keyword in ("anyOf", "oneOf"):
+            if keyword in schema:
+                base = {k: v for k, v in schema.items() if k != keyword}
+                branches = [
+                    self.visit(merge_schemas(base, self.dereference(branch, path)), f"{hint}-{i}",
+                               f"{path}/{keyword}/{i}")
+                    for i, branch in enumerate(schema[keyword])
+                ]  # fmt: skip
+                return self.add_rule(hint, " | ".join(branches))
+        if "const" in schema:
+            return json_literal(schema["const"])
+        if "enum" in schema:
+            return self.add_rule(hint, " | ".join(json_literal(v) for v in schema["enum"]))
+
+        types = schema.get("type") or _infer_types(schema)
+        if isinstance(types, str):
+            types = [types]
+        alternatives = [self.typed(t, schema, hint, path) for t in types]
+        if len(alternatives) == 1:
+            return alternatives[0]
+        return self.add_rule(hint, " | ".join(alternatives))
+
+    def typed(self, type_name: str, schema: dict[str, Any], hint: str, path: str) -> str:
+        if type_name == "object":
+            return self.object(schema, hint, path)
+        if type_name == "array":
+            return self.array(schema, hint, path)
+        if type_name == "string":
+            return self.string(schema)
+        if type_name == "integer":
+            return self.add_rule("integer", _INTEGER)
+        if type_name == "number":
+            return self.add_rule("number", _NUMBER)
+        if type_name == "boolean":
+            return self.add_rule("boolean", '"true" | "false"')
+        if type_name == "null":
+            return '"null"'
+        raise SchemaError(f"unknown type {type_name!r} at {path or '(root)'}")
+
+    def object(self, schema: dict[str, Any], hint: str, path: str) -> str:
+        properties: dict[str, Any] = dict(schema.get("properties") or {})
+        required = set(schema.get("required") or [])
+        extra = schema.get("additionalProperties", True)
+        for name in schema.get("required") or []:
+            if name not in properties:  # required but only allowed by additionalProperties
+                properties[name] = extra if isinstance(extra, dict) else {}
+        if not properties:
+            if extra is False:
+                return '"{" ws "}"'
+            value = self.visit(extra if isinstance(extra, dict) else {}, f"{hint}-value",
+                               f"{path}/additionalProperties")  # fmt: skip
+            return self.open_object(value, hint)
+
+        pairs = []
+        for name, subschema in properties.items():
+            value = self.visit(subschema, f"{hint}-{name}", f"{path}/properties/{name}")
+            pairs.append((self.add_rule(f"{hint}-{name}-kv", f'{json_literal(name)} ":" ws {value}'),
+                          name in required))  # fmt: skip
+        return self.add_rule(hint, f'"{{" ws {self.property_sequence(pairs, hint)} "}}"')
+
+    def property_sequence(self, pairs: list[tuple[str, bool]], hint: str) -> str:
+        """Properties in declared order, optional ones skippable in place, commas right.
+
+        ``rest[i]`` is what may follow once something has been written: each
+        later property with its leading comma. The sequence starts at the first
+        property actually written, which is any optional one before the first
+        required one, or the first required one.
+        """
+        rest = [""] * (len(pairs) + 1)
+        for i in range(len(pairs) - 1, 0, -1):
+            kv, is_required = pairs[i]
+            item = f'"," ws {kv}' if is_required else f'("," ws {kv})?'
+            body = f"{item} {rest[i + 1]}".strip()
+            rest[i] = self.add_rule(f"{hint}-rest", body) if rest[i + 1] else body
+        starts = []
+        for i, (kv, is_required) in enumerate(pairs):
+            starts.append(f"{kv} {rest[i + 1]}".strip())
+            if is_required:
+                break
+        else:
+            starts.append("")  # every property optional: the empty object is allowed
+        alternatives = [s for s in starts if s]
+        body = " | ".join(alternatives)
+        if "" in starts:
+            return f"({body})?"
+        return f"({body})" if len(alternatives) > 1 else body
+
+    def open_object(self, value: str, hint: str) -> str:
+        entry = self.add_rule(f"{hint}-entry", f'{self.string({})} ":" ws {value}')
+        return self.add_rule(hint, f'"{{" ws {self.repeat(entry, 0, self.limits.max_object_entries)} "}}"')
+
+    def array(self, schema: dict[str, Any], hint: str, path: str) -> str:
+        prefix = schema.get("prefixItems") or []
+        items = schema.get("items", True if not prefix else False)
+        min_items = schema.get("minItems", 0)
+        max_items = schema.get("maxItems")
+        elements = [
+            self.visit(s, f"{hint}-{i}", f"{path}/prefixItems/{i}") for i, s in enumerate(prefix)
+        ]
+        if prefix:
+            # Tuple form: the prefix in order; further items only where "items" allows.
+            body = ' "," ws '.join(elements)
+            if items is not False:
+                item = self.visit(items, f"{hint}-item", f"{path}/items")
+                extra_max = self.limits.max_array_items - len(prefix)
+                if max_items is not None:
+                    extra_max = min(extra_max, max_items - len(prefix))
+                if extra_max > 0:
+                    body += f' ("," ws {item}){{0,{extra_max}}}'
+            if min_items == 0:
+                body = f"({body})?"
+            return self.add_rule(hint, f'"[" ws {body} "]"')
+        item = self.visit(items, f"{hint}-item", f"{path}/items")
+        upper = self.limits.max_array_items if max_items is None else max_items
+        upper = max(min(upper, self.limits.max_array_items), min_items)
+        return self.add_rule(hint, f'"[" ws {self.repeat(item, min_items, upper)} "]"')
+
+    def repeat(self, item: str, low: int, high: int) -> str:
+        """``low``..``high`` comma-separated repetitions of ``item``."""
+        if high == 0:
+            return ""
+        tail_low, tail_high = max(low - 1, 0), high - 1
+        tail = f' ("," ws {item}){{{tail_low},{tail_high}}}' if tail_high else ""
+        sequence = f"{item}{tail}"
+        return sequence if low > 0 else f"({sequence})?"
+
+    def string(self, schema: dict[str, Any]) -> str:
+        fmt = schema.get("format")
+        if fmt in _GRAMMAR_FORMATS:
+            self._add_format_rules()
+            return self.add_rule(f"{fmt}-string", f'"\\"" {_FORMAT_BODIES[fmt]} "\\""')
+        self.rules.setdefault("char", _CHAR)
+        low = schema.get("minLength", 0)
+        high = min(schema.get("maxLength", self.limits.max_string_length),
+                   self.limits.max_string_length)  # fmt: skip
+        high = max(high, low)
+        return self.add_rule(f"string-{low}-{high}", f'"\\"" char{{{low},{high}}} "\\""')
+
+    def _add_format_rules(self) -> None:
+        for name, body in (("date", _DATE), ("time", _TIME), ("uuid", _UUID)):
+            self.rules.setdefault(name, body)
+
+    def any_value(self) -> str:
+        """Any JSON value, with the same bounds as everything else."""
+        if "any-value" not in self.rules:
+            self.rules["any-value"] = ""  # reserve the name: the body refers to itself
+            string = self.string({})
+            integer, number = self.typed("integer", {}, "", ""), self.typed("number", {}, "", "")
+            entry = self.add_rule("any-entry", f'{string} ":" ws any-value')
+            limit = self.limits
+            self.rules["any-value"] = " | ".join(
+                [
+                    f'"{{" ws {self.repeat(entry, 0, limit.max_object_entries)} "}}"',
+                    f'"[" ws {self.repeat("any-value", 0, limit.max_array_items)} "]"',
+                    string, number, integer, '"true"', '"false"', '"null"',
+                ]
+            )  # fmt: skip
+        return "any-value"
+
+    # -- references --------------------------------------------------------
+
+    def reference(self, ref: str, path: str) -> str:
+        """A rule for a referenced definition; recursion refers back to the same rule."""
+        if ref not in self._ref_rules:
+            name = self._fresh_name("ref-" + ref.rsplit("/", 1)[-1])
+            self._ref_rules[ref] = name
+            self.rules[name] = ""  # reserve the name before visiting: recursive schemas
+            self.rules[name] = self.visit(self.resolve(ref, path), name, ref)
+        return self._ref_rules[ref]
+
+    def resolve(self, ref: str, path: str) -> Any:
+        try:
+            return resolve_local_ref(self.root, ref)
+        except SchemaError as exc:
+            raise SchemaError(f"{exc} (at {path or '(root)'})") from exc
+
+    def dereference(self, schema: Any, path: str) -> Any:
+        """Follow ``$ref`` chains until a schema without one (for merging)."""
+        seen: set[str] = set()
+        while isinstance(schema, dict) and "$ref" in schema and schema["$ref"] not in seen:
+            seen.add(schema["$ref"])
+            rest = {k: v for k, v in schema.items() if k != "$ref"}
+            schema = merge_schemas(rest, self.resolve(schema["$ref"], path))
+        return schema
+
+    def _note_validation_only(self, schema: dict[str, Any], path: str) -> None:
+        for keyword in schema:
+            if keyword in _GRAMMAR_KEYWORDS or keyword in _ANNOTATIONS:
+                if keyword == "format" and schema[keyword] not in _GRAMMAR_FORMATS:
+                    self.validation_only.append(f"{path or '(root)'}: format {schema[keyword]}")
+                continue
+            self.validation_only.append(f"{path or '(root)'}: {keyword}")
+
+
+def _infer_types(schema: dict[str, Any]) -> list[str]:
+    if {"properties", "required", "additionalProperties"} & schema.keys():
+        return ["object"]
+    if {"items", "prefixItems", "minItems", "maxItems"} & schema.keys():
+        return ["array"]
+    if {"minLength", "maxLength", "pattern", "format"} & schema.keys():
+        return ["string"]
+    if {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"} & schema.keys():
+        return ["number"]
+    return ["object", "array", "string", "number", "boolean", "null"]
+
+
+def merge_schemas(base: Any, extra: Any) -> Any:
+    """Combine two schemas that must both hold (``allOf``), for the grammar's purposes."""
+    if base is True or base == {}:
+        return extra
+    if extra is True or extra == {}:
+        return base
+    if not isinstance(base, dict) or not isinstance(extra, dict):
+        return base
+    merged = {**base, **extra}
+    if "properties" in base and "properties" in extra:
+        merged["properties"] = {**base["properties"], **extra["properties"]}
+    if "required" in base and "required" in extra:
+        merged["required"] = list(dict.fromkeys([*base["required"], *extra["required"]]))
+    if "type" in base and "type" in extra:
+        left = base["type"] if isinstance(base["type"], list) else [base["type"]]
+        right = extra["type"] if isinstance(extra["type"], list) else [extra["type"]]
+        common = [t for t in left if t in right or (t == "integer" and "number" in right)]
+        common += [t for t in right if t == "integer" and "number" in left and t not in common]
+        if not common:
+            raise SchemaError(f"allOf asks for types {left} and {right} at once: nothing matches")
+        merged["type"] = common
+    return merged

@@ -1,0 +1,60 @@
+"""The one prompt format, used by the runtime and by training alike.
+
+A model is trained on exactly what the runtime sends it, so every message the
+model sees is built here. The instruction and the schema come before the
+document, so that a batch over one schema shares the longest possible prompt
+prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+SYSTEM_PROMPT = (
+    "You are a careful data-extraction assistant. You read a document and fill in a "
+    "JSON object that matches a given JSON Schema. You copy values exactly as they are "
+    "written in the document and never invent values."
+)
+
+_THINK_INSTRUCTION = (
+    "First think briefly inside <think> </think>: for each field of the schema, say where "
+    "the document gives its value. Then write the JSON object."
+)
+_ANSWER_INSTRUCTION = "Answer with the JSON object only."
+
+Message = dict[str, str]
+
+
+def extraction_messages(schema_text: str, document_text: str, *, think: bool) -> list[Message]:
+    """The conversation for a first attempt."""
+    user = (
+        "Extract the information from the document into one JSON object that matches "
+        "this JSON Schema.\n"
+        f"{_THINK_INSTRUCTION if think else _ANSWER_INSTRUCTION}\n\n"
+        f"JSON Schema:\n{schema_text}\n\n"
+        f"Document:\n{document_text}"
+    )
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def correction_messages(
+    schema_text: str,
+    document_text: str,
+    first_output: str,
+    problems: Sequence[str],
+    *,
+    think: bool,
+) -> list[Message]:
+    """The conversation for a second attempt: the first one, what is wrong with it, and a request to fix it."""
+    listed = "\n".join(f"- {problem}" for problem in problems)
+    correction = (
+        "Your answer has these problems:\n"
+        f"{listed}\n"
+        "Correct them. Use only values written in the document and follow the JSON Schema. "
+        f"{_THINK_INSTRUCTION if think else _ANSWER_INSTRUCTION}"
+    )
+    return [
+        *extraction_messages(schema_text, document_text, think=think),
+        {"role": "assistant", "content": first_output},
+        {"role": "user", "content": correction},
+    ]

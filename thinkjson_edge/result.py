@@ -1,0 +1,122 @@
+"""Typed results of an extraction, serialisable to JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from thinkjson_edge.findings import INCOMPLETE, NOT_GROUNDED, SCHEMA, Finding, GroundedValue
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What the engine produced for one prompt, with its costs."""
+
+    text: str
+    reasoning: str | None
+    json_text: str
+    stop_reason: str  # "complete", "closed-at-budget", "closed-on-repetition" or "truncated"
+    think_stop_reason: str | None  # "model", "budget" or "repetition"; None without reasoning
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    generated_tokens: int
+    think_tokens: int
+    prompt_seconds: float
+    first_token_seconds: float
+    decode_seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.generated_tokens / self.decode_seconds if self.decode_seconds else 0.0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at the extraction: the output, its parsed object and what is wrong with it."""
+
+    number: int
+    generation: Generation
+    value: dict[str, Any] | None
+    findings: list[Finding]
+    grounding: list[GroundedValue]
+
+    @property
+    def schema_errors(self) -> int:
+        return sum(f.kind in (SCHEMA, INCOMPLETE) for f in self.findings)
+
+    @property
+    def ungrounded(self) -> int:
+        return sum(f.kind == NOT_GROUNDED for f in self.findings)
+
+    @property
+    def valid(self) -> bool:
+        """Parsed and schema-valid (grounding problems do not make a result invalid)."""
+        return self.value is not None and self.schema_errors == 0
+
+    def rank(self) -> tuple[int, int, int]:
+        """Smaller is better: invalid last, then by schema errors, then by ungrounded values."""
+        return (0 if self.valid else 1, self.schema_errors, self.ungrounded)
+
+
+@dataclass(frozen=True)
+class ExtractionResult:
+    """The chosen object, whether it is valid, and every attempt that led to it."""
+
+    value: dict[str, Any] | None
+    valid: bool
+    chosen_attempt: int
+    attempts: list[Attempt]
+    source: str
+    model: str
+    think: bool
+    load_seconds: float
+    total_seconds: float
+    validation_only: list[str] = field(default_factory=list)
+
+    @property
+    def chosen(self) -> Attempt:
+        return self.attempts[self.chosen_attempt - 1]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.chosen.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything about the extraction, as plain JSON types (the ``--report`` record)."""
+        return {
+            "source": self.source,
+            "model": self.model,
+            "think": self.think,
+            "valid": self.valid,
+            "chosen_attempt": self.chosen_attempt,
+            "value": self.value,
+            "validation_only_keywords": self.validation_only,
+            "timings": {"load_seconds": self.load_seconds, "total_seconds": self.total_seconds},
+            "attempts": [_attempt_dict(a) for a in self.attempts],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+
+def _attempt_dict(attempt: Attempt) -> dict[str, Any]:
+    generation = dataclasses.asdict(attempt.generation)
+    generation["tokens_per_second"] = round(attempt.generation.tokens_per_second, 2)
+    return {
+        "number": attempt.number,
+        "valid": attempt.valid,
+        "value": attempt.value,
+        "findings": [dataclasses.asdict(f) for f in attempt.findings],
+        "grounding": [
+            {
+                "path": g.path,
+                "value": g.value,
+                "found": g.span is not None,
+                **({"start": g.span.start, "end": g.span.end, "match": g.span.match} if g.span else {}),
+            }
+            for g in attempt.grounding
+        ],
+        "generation": generation,
+    }

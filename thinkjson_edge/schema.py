@@ -1,0 +1,141 @@
+"""Loading a JSON Schema: parse, check against its draft's metaschema, refuse remote references.
+
+Nothing here ever touches the network: references must point inside the
+schema itself (``#/$defs/...``), and the validator's registry refuses to
+retrieve anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import referencing
+import referencing.exceptions
+from jsonschema.protocols import Validator
+
+from thinkjson_edge.errors import RemoteReferenceError, SchemaError
+
+_REFERENCE_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+# Keywords whose values are data, not subschemas: a "$ref" key inside them is not a reference.
+_DATA_KEYWORDS = ("enum", "const", "default", "examples")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A checked JSON Schema and the validator that enforces it, formats included."""
+
+    schema: dict[str, Any]
+    source: str = "<schema>"
+    validator: Validator = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+
+    @property
+    def text(self) -> str:
+        """The schema as compact JSON, the form the prompt shows the model."""
+        return json.dumps(self.schema, ensure_ascii=False, separators=(",", ":"))
+
+    def errors(self, instance: Any) -> list[jsonschema.ValidationError]:
+        """Every way ``instance`` breaks the schema, in a stable order."""
+        return sorted(self.validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+
+
+def load_schema(source: str | Path | dict[str, Any]) -> Schema:
+    """Load a schema from a path or a dict; raise SchemaError with the reason if it is unusable."""
+    if isinstance(source, dict):
+        return check_schema(source, "<schema>")
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise SchemaError(f"{path}: no such schema file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path}: cannot read the schema ({exc})") from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(
+            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
+    return check_schema(document, str(path))
+
+
+def check_schema(document: Any, source: str = "<schema>") -> Schema:
+    """Check a parsed schema and build its validator."""
+    if not isinstance(document, dict):
+        raise SchemaError(f"{source}: a schema must be a JSON object, got {type(document).__name__}")
+    root_type = document.get("type")
+    if root_type is not None and "object" not in (
+        root_type if isinstance(root_type, list) else [root_type]
+    ):
+        raise SchemaError(
+            f"{source}: the root schema has type {root_type!r}; extraction produces one JSON "
+            'object, so the root needs "type": "object"'
+        )
+    validator_class = jsonschema.validators.validator_for(
+        document, default=jsonschema.Draft202012Validator
+    )
+    try:
+        validator_class.check_schema(document)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        raise SchemaError(
+            f"{source}: breaks the {_draft_name(validator_class)} metaschema at {where}: "
+            f"{exc.message}"
+        ) from exc
+    _refuse_remote_references(document, source)
+    registry: referencing.Registry = referencing.Registry(retrieve=_refuse_retrieval)
+    validator = validator_class(
+        document, registry=registry, format_checker=validator_class.FORMAT_CHECKER
+    )
+    return Schema(schema=document, source=source, validator=validator)
+
+
+def iter_references(node: Any) -> Iterator[str]:
+    """Every reference string in a schema, in document order."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _REFERENCE_KEYWORDS and isinstance(value, str):
+                yield value
+            elif key not in _DATA_KEYWORDS:
+                yield from iter_references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from iter_references(item)
+
+
+def resolve_local_ref(root: Any, ref: str) -> Any:
+    """The subschema a local reference (a ``#/...`` JSON pointer) names, or SchemaError."""
+    if not ref.startswith("#"):
+        raise SchemaError(f"reference {ref!r} is not local to the schema")
+    node: Any = root
+    for part in ref[1:].split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise SchemaError(f"reference {ref!r} names nothing in the schema")
+    return node
+
+
+def _refuse_remote_references(document: dict[str, Any], source: str) -> None:
+    for reference in iter_references(document):
+        if not reference.startswith("#"):
+            raise RemoteReferenceError(
+                f"{source}: reference {reference!r} points outside the schema; nothing is "
+                "fetched at run time, so copy the referenced definition into \"$defs\" and "
+                "refer to it as \"#/$defs/NAME\""
+            )
+
+
+def _refuse_retrieval(uri: str) -> referencing.Resource:
+    raise referencing.exceptions.NoSuchResource(ref=uri)
+
+
+def _draft_name(validator_class: type) -> str:
+    return validator_class.__name__.removesuffix("Validator")
