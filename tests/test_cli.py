@@ -37,10 +37,12 @@ def document(tmp_path: Path) -> Path:
     [
         ('{"type": "object", "properties": ', "not valid JSON at line 1"),
         ('{"type": "object", "properties": {"a": {"type": 5}}}', "metaschema at properties/a/type"),
-        ('{"type": "object", "properties": {"a": {"$ref": "https://example.com/a.json"}}}',
-         "points outside the schema"),
+        (
+            '{"type": "object", "properties": {"a": {"$ref": "https://example.com/a.json"}}}',
+            "points outside the schema",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_schemas_exit_3(tmp_path: Path, document: Path, schema_text: str, message: str) -> None:
     schema = tmp_path / "s.json"
     schema.write_text(schema_text, encoding="utf-8")
@@ -60,7 +62,9 @@ def test_bad_schemas_exit_3(tmp_path: Path, document: Path, schema_text: str, me
         ("Lot n\u00b0 42, r\u00e9sultat conforme".encode("latin-1"), "not valid UTF-8"),
     ],
 )
-def test_bad_documents_exit_4(tmp_path: Path, write_json, content: bytes | None, message: str) -> None:
+def test_bad_documents_exit_4(
+    tmp_path: Path, write_json, content: bytes | None, message: str
+) -> None:
     path = tmp_path / "doc.txt"
     if content is not None:
         path.write_bytes(content)
@@ -97,9 +101,16 @@ def test_unknown_model_name_and_bad_config(tmp_path: Path, document: Path, write
 def test_example_to_stdout_with_report(tmp_path: Path) -> None:
     report_path = tmp_path / "report.json"
     result = run(
-        EXAMPLES / "batch-record.txt", "--schema", EXAMPLES / "batch-record.schema.json",
-        "--device", "cpu", "--max-think-tokens", "64", "--report-file", report_path,
-    )  # fmt: skip
+        EXAMPLES / "batch-record.txt",
+        "--schema",
+        EXAMPLES / "batch-record.schema.json",
+        "--device",
+        "cpu",
+        "--max-think-tokens",
+        "64",
+        "--report-file",
+        report_path,
+    )
     assert result.exit_code == EXIT_OK, result.stderr
     value = json.loads(result.stdout)
     assert {"product", "batch_number", "date_of_manufacture", "released"} <= value.keys()
@@ -109,14 +120,23 @@ def test_example_to_stdout_with_report(tmp_path: Path) -> None:
 
 
 @pytest.mark.model
-def test_config_file_chooses_the_model_and_out_is_written(tmp_path: Path, document: Path, write_json) -> None:
+def test_config_file_chooses_the_model_and_out_is_written(
+    tmp_path: Path, document: Path, write_json
+) -> None:
     config = tmp_path / "config.toml"
     config.write_text('model = "smollm2-135m"\n', encoding="utf-8")
     out = tmp_path / "results" / "doc.json"
     result = run(
-        document, "--schema", write_json("s.json", GOOD_SCHEMA), "--out", out, "--no-think",
-        "--device", "cpu", env={"THINKJSON_CONFIG": str(config)},
-    )  # fmt: skip
+        document,
+        "--schema",
+        write_json("s.json", GOOD_SCHEMA),
+        "--out",
+        out,
+        "--no-think",
+        "--device",
+        "cpu",
+        env={"THINKJSON_CONFIG": str(config)},
+    )
     assert result.exit_code == EXIT_OK, result.stderr
     assert "smollm2-135m (config)" in result.stderr
     assert result.stdout == ""
@@ -124,10 +144,19 @@ def test_config_file_chooses_the_model_and_out_is_written(tmp_path: Path, docume
 
 
 @pytest.mark.model
-def test_output_failing_validation_is_written_and_flagged(tmp_path: Path, document: Path, write_json) -> None:
+def test_output_failing_validation_is_written_and_flagged(
+    tmp_path: Path, document: Path, write_json
+) -> None:
     schema = {**GOOD_SCHEMA, "not": {"required": ["batch"]}}  # no object can satisfy it
-    result = run(document, "--schema", write_json("s.json", schema), "--no-think", "--device", "cpu",
-                 "--report")  # fmt: skip
+    result = run(
+        document,
+        "--schema",
+        write_json("s.json", schema),
+        "--no-think",
+        "--device",
+        "cpu",
+        "--report",
+    )
     assert result.exit_code == EXIT_INVALID_OUTPUT
     assert "batch" in json.loads(result.stdout)
     assert "still fails the schema" in result.stderr

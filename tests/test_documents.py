@@ -21,9 +21,15 @@ def test_reads_utf8_text(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("bom", "encoding"),
-    [(codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")],
+    [
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ],
 )
-def test_byte_order_marks_are_honoured_and_dropped(tmp_path: Path, bom: bytes, encoding: str) -> None:
+def test_byte_order_marks_are_honoured_and_dropped(
+    tmp_path: Path, bom: bytes, encoding: str
+) -> None:
     path = tmp_path / "doc.txt"
     path.write_bytes(bom + "Total: 5.00 €".encode(encoding))
     assert read_document(path).text == "Total: 5.00 €"
@@ -40,7 +46,9 @@ def test_byte_order_marks_are_honoured_and_dropped(tmp_path: Path, bom: bytes, e
         ("Caf\u00e9 total".encode("latin-1"), "not valid UTF-8"),
     ],
 )
-def test_unusable_files_are_refused_with_the_reason(tmp_path: Path, content: bytes, message: str) -> None:
+def test_unusable_files_are_refused_with_the_reason(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
     path = tmp_path / "input.txt"
     path.write_bytes(content)
     with pytest.raises(InputError, match=message):

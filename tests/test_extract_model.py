@@ -56,7 +56,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "batch": {"type": "string"},
             "manufacture": {
                 "type": "object",
-                "properties": {"date": {"type": "string", "format": "date"}, "site": {"type": "string"}},
+                "properties": {
+                    "date": {"type": "string", "format": "date"},
+                    "site": {"type": "string"},
+                },
                 "required": ["date", "site"],
             },
         },
@@ -66,7 +69,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "type": "object",
         "properties": {
-            "tests": {"type": "array", "items": {"$ref": "#/definitions/test"}, "minItems": 1, "maxItems": 5},
+            "tests": {
+                "type": "array",
+                "items": {"$ref": "#/definitions/test"},
+                "minItems": 1,
+                "maxItems": 5,
+            },
             "equipment": {"type": "array", "items": {"type": "string"}},
         },
         "required": ["tests"],
@@ -101,7 +109,9 @@ def test_valid_object_for_each_schema_shape(extractor: Extractor, name: str) -> 
 
 def test_reasoning_block_then_json(extractor: Extractor) -> None:
     schema = SCHEMAS["flat-required-and-optional"]
-    result = extractor.extract(BATCH_RECORD, schema, think=True, max_think_tokens=48, self_correct=False)
+    result = extractor.extract(
+        BATCH_RECORD, schema, think=True, max_think_tokens=48, self_correct=False
+    )
     _check(result, schema)
     generation = result.chosen.generation
     assert generation.text.startswith("<think>\n")
@@ -136,12 +146,14 @@ def test_fast_grammar_path_equals_full_masking(extractor: Extractor) -> None:
     from thinkjson_edge.grammar import compile_schema
     from thinkjson_edge.prompts import extraction_messages
 
-    prompt = engine.tokenize(engine.render_chat(
-        extraction_messages(json.dumps(schema), BATCH_RECORD.text, think=True)
-    ))  # fmt: skip
+    prompt = engine.tokenize(
+        engine.render_chat(extraction_messages(json.dumps(schema), BATCH_RECORD.text, think=True))
+    )
     grammar = compile_schema(schema).gbnf(think=True)
     fast = engine.generate(prompt, grammar, think=True, limits=DecodeLimits(max_think_tokens=40))
-    full = engine.generate(prompt, grammar, think=True, limits=DecodeLimits(max_think_tokens=40, full_mask=True))
+    full = engine.generate(
+        prompt, grammar, think=True, limits=DecodeLimits(max_think_tokens=40, full_mask=True)
+    )
     assert fast.text == full.text
     assert fast.generated_tokens == full.generated_tokens > 10
 

@@ -42,7 +42,12 @@ SCHEMA_DOC = {
         "note": {"anyOf": [{"type": "null"}, {"type": "string"}]},
     },
     "required": ["company"],
-    "$defs": {"line": {"type": "object", "properties": {"sku": {"type": "string"}, "qty": {"type": "integer"}}}},
+    "$defs": {
+        "line": {
+            "type": "object",
+            "properties": {"sku": {"type": "string"}, "qty": {"type": "integer"}},
+        }
+    },
 }
 
 
@@ -70,10 +75,15 @@ def test_findings_combine_schema_errors_and_ungrounded_values() -> None:
     grounded = ground_values(schema, value, NormalisedText(DOCUMENT))
     # A string where the schema wants a number is still looked up: it came from somewhere.
     assert [(g.path, g.span is not None) for g in grounded] == [
-        ("/company", False), ("/lines/0/sku", True), ("/lines/0/qty", False),
-    ]  # fmt: skip
+        ("/company", False),
+        ("/lines/0/sku", True),
+        ("/lines/0/qty", False),
+    ]
     missing = grounding_findings(grounded)
-    assert [(f.kind, f.path) for f in missing] == [(NOT_GROUNDED, "/company"), (NOT_GROUNDED, "/lines/0/qty")]
+    assert [(f.kind, f.path) for f in missing] == [
+        (NOT_GROUNDED, "/company"),
+        (NOT_GROUNDED, "/lines/0/qty"),
+    ]
     assert missing[0].describe() == "/company: 'ACME LTD' does not occur in the document"
 
 

@@ -13,12 +13,19 @@ OBJECT = {"type": "object", "properties": {"a": {"type": "string"}}}
 
 
 def test_loads_and_validates_with_formats(write_json) -> None:
-    schema = load_schema(write_json("s.json", {
-        "type": "object",
-        "properties": {"day": {"type": "string", "format": "date"}},
-    }))  # fmt: skip
+    schema = load_schema(
+        write_json(
+            "s.json",
+            {
+                "type": "object",
+                "properties": {"day": {"type": "string", "format": "date"}},
+            },
+        )
+    )
     assert schema.errors({"day": "2024-09-17"}) == []
-    assert [e.message for e in schema.errors({"day": "17/09/2024"})] == ["'17/09/2024' is not a 'date'"]
+    assert [e.message for e in schema.errors({"day": "17/09/2024"})] == [
+        "'17/09/2024' is not a 'date'"
+    ]
 
 
 def test_malformed_json_names_the_position(tmp_path: Path) -> None:
@@ -35,15 +42,21 @@ def test_metaschema_violation_names_the_draft_and_place(write_json) -> None:
 
 
 def test_draft7_is_checked_against_draft7(write_json) -> None:
-    path = write_json("s.json", {
-        "$schema": "http://json-schema.org/draft-07/schema#",
-        "type": "object", "properties": {"a": {"type": "string", "minLength": -1}},
-    })  # fmt: skip
+    path = write_json(
+        "s.json",
+        {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "properties": {"a": {"type": "string", "minLength": -1}},
+        },
+    )
     with pytest.raises(SchemaError, match="Draft7 metaschema"):
         load_schema(path)
 
 
-@pytest.mark.parametrize("ref", ["https://example.com/item.json", "item.json#/defs/x", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "ref", ["https://example.com/item.json", "item.json#/defs/x", "file:///etc/passwd"]
+)
 def test_remote_references_are_refused(write_json, ref: str) -> None:
     path = write_json("s.json", {"type": "object", "properties": {"a": {"$ref": ref}}})
     with pytest.raises(RemoteReferenceError, match="points outside the schema"):

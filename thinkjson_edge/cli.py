@@ -1,4 +1,4 @@
-"""The ``thinkjson-edge`` command. Thin over the Python API; the only place errors become exit codes.
+"""The ``thinkjson-edge`` command: thin over the Python API; errors become exit codes here only.
 
 The extracted object goes to stdout (or ``--out``); everything else goes to stderr.
 """
@@ -46,23 +46,60 @@ def main() -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--schema", "-s", "schema_path", required=True,
-              type=click.Path(path_type=Path, dir_okay=False), help="JSON Schema of the object.")
-@click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the object here (atomically) instead of stdout.")
-@click.option("--model", "-m", help="GGUF path or model name [env THINKJSON_MODEL; default: smollm2-135m].")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "metal"]), default="auto",
-              show_default=True, help="Where llama.cpp runs the model.")
-@click.option("--think/--no-think", default=True, show_default=True,
-              help="Let the model reason in <think>...</think> before the JSON.")
-@click.option("--max-think-tokens", type=click.IntRange(min=0), default=256, show_default=True,
-              help="Token budget of the reasoning block.")
-@click.option("--self-correct/--no-self-correct", default=True, show_default=True,
-              help="Run a second, correcting attempt when the first has findings.")
-@click.option("--report", is_flag=True, help="Print the full record (attempts, findings, timings) to stderr as JSON.")
-@click.option("--report-file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the full record to this file.")
-@click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr.")  # fmt: skip
+@click.option(
+    "--schema",
+    "-s",
+    "schema_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="JSON Schema of the object.",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the object here (atomically) instead of stdout.",
+)
+@click.option(
+    "--model", "-m", help="GGUF path or model name [env THINKJSON_MODEL; default: smollm2-135m]."
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda", "metal"]),
+    default="auto",
+    show_default=True,
+    help="Where llama.cpp runs the model.",
+)
+@click.option(
+    "--think/--no-think",
+    default=True,
+    show_default=True,
+    help="Let the model reason in <think>...</think> before the JSON.",
+)
+@click.option(
+    "--max-think-tokens",
+    type=click.IntRange(min=0),
+    default=256,
+    show_default=True,
+    help="Token budget of the reasoning block.",
+)
+@click.option(
+    "--self-correct/--no-self-correct",
+    default=True,
+    show_default=True,
+    help="Run a second, correcting attempt when the first has findings.",
+)
+@click.option(
+    "--report",
+    is_flag=True,
+    help="Print the full record (attempts, findings, timings) to stderr as JSON.",
+)
+@click.option(
+    "--report-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the full record to this file.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr.")
 def extract(
     file: Path,
     schema_path: Path,
@@ -89,8 +126,10 @@ def extract(
             think=think, self_correct=self_correct, max_think_tokens=max_think_tokens
         )
         with Extractor(model, device=device, options=options) as extractor:
-            say(f"model {extractor.model.name} ({extractor.model.chosen_by}) loaded in "
-                f"{extractor.engine.load_seconds:.1f} s")  # fmt: skip
+            say(
+                f"model {extractor.model.name} ({extractor.model.chosen_by}) loaded in "
+                f"{extractor.engine.load_seconds:.1f} s"
+            )
             result = extractor.extract(document, schema)
     except ThinkJsonError as error:
         _fail(error)
@@ -98,9 +137,11 @@ def extract(
     for attempt in result.attempts:
         gen = attempt.generation
         state = "valid" if attempt.valid else f"{attempt.schema_errors} schema error(s)"
-        say(f"attempt {attempt.number}: {state}, {attempt.ungrounded} value(s) not found in the "
+        say(
+            f"attempt {attempt.number}: {state}, {attempt.ungrounded} value(s) not found in the "
             f"document; {gen.generated_tokens} tokens in {gen.decode_seconds:.1f} s "
-            f"({gen.tokens_per_second:.0f} tok/s), stop: {gen.stop_reason}")  # fmt: skip
+            f"({gen.tokens_per_second:.0f} tok/s), stop: {gen.stop_reason}"
+        )
     for finding in result.findings:
         say(f"  finding: {finding.describe()}")
     if len(result.attempts) > 1:
@@ -115,8 +156,11 @@ def extract(
     if report_file:
         write_atomically(report_file, result.to_json() + "\n")
     if not result.valid:
-        click.echo("thinkjson-edge: the result still fails the schema after correction; "
-                   "it was written anyway, flagged by this exit code", err=True)  # fmt: skip
+        click.echo(
+            "thinkjson-edge: the result still fails the schema after correction; "
+            "it was written anyway, flagged by this exit code",
+            err=True,
+        )
     if report:  # last on stderr, so a reader can take everything from the first "{" on
         click.echo(result.to_json(), err=True)
     if not result.valid:

@@ -100,9 +100,11 @@ class Engine:
         self._candidates = LlamaTokenDataArray(n_vocab=self.n_vocab)
         self._one = (llama_cpp.llama_token_data * 1)()
         self._one_array = llama_cpp.llama_token_data_array(
-            data=ctypes.cast(self._one, llama_cpp.llama_token_data_p), size=1, selected=-1,
+            data=ctypes.cast(self._one, llama_cpp.llama_token_data_p),
+            size=1,
+            selected=-1,
             sorted=False,
-        )  # fmt: skip
+        )
         self._formatter = _chat_formatter(self._llm)
 
     # -- prompts -----------------------------------------------------------
@@ -128,7 +130,9 @@ class Engine:
         self, prompt_tokens: list[int], grammar: str, *, think: bool, limits: DecodeLimits
     ) -> Generation:
         """Generate the output for a prompt under a GBNF grammar (see the module docstring)."""
-        needed = len(prompt_tokens) + limits.closing_reserve + (limits.max_think_tokens if think else 0)
+        needed = (
+            len(prompt_tokens) + limits.closing_reserve + (limits.max_think_tokens if think else 0)
+        )
         if needed > self.n_ctx:
             raise DocumentTooLongError(
                 f"the prompt is {len(prompt_tokens)} tokens and the model's context holds "
@@ -137,8 +141,9 @@ class Engine:
         started = time.perf_counter()
         cached = self._evaluate_prompt(prompt_tokens)
         prompt_seconds = time.perf_counter() - started
-        run = _Decoding(self, grammar, think=think, limits=limits,
-                        room=self.n_ctx - len(prompt_tokens))  # fmt: skip
+        run = _Decoding(
+            self, grammar, think=think, limits=limits, room=self.n_ctx - len(prompt_tokens)
+        )
         try:
             run.decode()
         finally:
@@ -161,7 +166,7 @@ class Engine:
         )
 
     def _evaluate_prompt(self, tokens: list[int]) -> int:
-        """Evaluate the prompt, reusing the longest cached prefix; return how many tokens were reused."""
+        """Evaluate the prompt, reusing the longest cached prefix; return the tokens reused."""
         llm = self._llm
         limit = min(llm.n_tokens, len(tokens) - 1)  # at least one token is evaluated for logits
         cached = llm.input_ids[:limit]
@@ -206,7 +211,9 @@ class _GrammarSampler:
             engine._vocab, text.encode("utf-8"), b"root"
         )
         if not self._pointer:
-            raise GenerationError("llama.cpp rejected the generated grammar (a bug: please report it)")
+            raise GenerationError(
+                "llama.cpp rejected the generated grammar (a bug: please report it)"
+            )
 
     def allows(self, token: int) -> bool:
         engine = self._engine
@@ -401,7 +408,7 @@ def _token_pieces(llama_cpp: Any, vocab: Any, n_vocab: int) -> list[bytes]:
 
 
 def _is_looping(tail: Sequence[int]) -> bool:
-    """True when the last tokens are one short cycle (period <= 8) repeated 4+ times over 32+ tokens."""
+    """True when the tail is one short cycle (period <= 8) repeated 4+ times over 32+ tokens."""
     for period in range(1, 9):
         span = max(32, 4 * period)
         if len(tail) < span:

@@ -109,9 +109,13 @@ class Extractor:
         located = NormalisedText(document.text)
 
         first = self._attempt(
-            1, extraction_messages(schema.text, document.text, think=options.think),
-            schema, grammar, located, options,
-        )  # fmt: skip
+            1,
+            extraction_messages(schema.text, document.text, think=options.think),
+            schema,
+            grammar,
+            located,
+            options,
+        )
         attempts = [first]
         if options.self_correct and first.findings:
             problems = [f.describe() for f in first.findings[:MAX_PROBLEMS_IN_PROMPT]]
@@ -151,9 +155,11 @@ class Extractor:
     ) -> Attempt:
         prompt = self.engine.tokenize(self.engine.render_chat(messages))
         generation = self.engine.generate(
-            prompt, grammar.gbnf(think=options.think), think=options.think,
+            prompt,
+            grammar.gbnf(think=options.think),
+            think=options.think,
             limits=options.decode_limits(),
-        )  # fmt: skip
+        )
         value, problem = _parse_object(generation)
         if value is None:
             return Attempt(number, generation, None, [problem] if problem else [], [])
@@ -180,8 +186,12 @@ def _parse_object(generation: Generation) -> tuple[dict[str, Any] | None, Findin
         value = json.loads(generation.json_text)
     except json.JSONDecodeError as exc:
         return None, Finding(
-            INCOMPLETE, "", f"the output is not complete JSON ({exc.msg}; stop: {generation.stop_reason})"
+            INCOMPLETE,
+            "",
+            f"the output is not complete JSON ({exc.msg}; stop: {generation.stop_reason})",
         )
     if not isinstance(value, dict):
-        return None, Finding(INCOMPLETE, "", f"the output is a JSON {type(value).__name__}, not an object")
+        return None, Finding(
+            INCOMPLETE, "", f"the output is a JSON {type(value).__name__}, not an object"
+        )
     return value, None

@@ -91,8 +91,9 @@ def _walk(instance: Any, schema: Any, root: dict[str, Any], path: str) -> Iterat
         items = schema.get("items", {})
         for index, value in enumerate(instance):
             subschema = prefix[index] if index < len(prefix) else items
-            yield from _walk(value, subschema if isinstance(subschema, dict) else {}, root,
-                             f"{path}/{index}")  # fmt: skip
+            yield from _walk(
+                value, subschema if isinstance(subschema, dict) else {}, root, f"{path}/{index}"
+            )
 
 
 def _effective_schema(schema: Any, instance: Any, root: dict[str, Any]) -> dict[str, Any]:
@@ -119,8 +120,10 @@ def _effective_schema(schema: Any, instance: Any, root: dict[str, Any]) -> dict[
 
 def _branch_for(branches: list[Any], instance: Any, root: dict[str, Any]) -> Any:
     """The first branch whose type admits the instance's JSON type."""
-    kind = "number" if isinstance(instance, int | float) and not isinstance(instance, bool) else (
-        _JSON_TYPES.get(type(instance), "")
+    kind = (
+        "number"
+        if isinstance(instance, int | float) and not isinstance(instance, bool)
+        else (_JSON_TYPES.get(type(instance), ""))
     )
     for branch in branches:
         resolved = _effective_schema(branch, instance, root)

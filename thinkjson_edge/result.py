@@ -114,7 +114,11 @@ def _attempt_dict(attempt: Attempt) -> dict[str, Any]:
                 "path": g.path,
                 "value": g.value,
                 "found": g.span is not None,
-                **({"start": g.span.start, "end": g.span.end, "match": g.span.match} if g.span else {}),
+                **(
+                    {"start": g.span.start, "end": g.span.end, "match": g.span.match}
+                    if g.span
+                    else {}
+                ),
             }
             for g in attempt.grounding
         ],

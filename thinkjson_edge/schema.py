@@ -66,7 +66,9 @@ def load_schema(source: str | Path | dict[str, Any]) -> Schema:
 def check_schema(document: Any, source: str = "<schema>") -> Schema:
     """Check a parsed schema and build its validator."""
     if not isinstance(document, dict):
-        raise SchemaError(f"{source}: a schema must be a JSON object, got {type(document).__name__}")
+        raise SchemaError(
+            f"{source}: a schema must be a JSON object, got {type(document).__name__}"
+        )
     root_type = document.get("type")
     if root_type is not None and "object" not in (
         root_type if isinstance(root_type, list) else [root_type]
@@ -128,8 +130,8 @@ def _refuse_remote_references(document: dict[str, Any], source: str) -> None:
         if not reference.startswith("#"):
             raise RemoteReferenceError(
                 f"{source}: reference {reference!r} points outside the schema; nothing is "
-                "fetched at run time, so copy the referenced definition into \"$defs\" and "
-                "refer to it as \"#/$defs/NAME\""
+                'fetched at run time, so copy the referenced definition into "$defs" and '
+                'refer to it as "#/$defs/NAME"'
             )
 
 
