@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 DEVICES = ("auto", "cpu", "cuda", "metal")
 DEFAULT_CONTEXT = 8192
 _CLOSING_BIAS = 1000.0  # far above any logit: a closer wins wherever the grammar allows it
+_LOOP_WINDOW = 64  # tokens examined for a repeating cycle
 _CLOSERS = frozenset(b'"]}')
 _CLOSERS_WITH_COMMA = frozenset(b'"]},')
 
@@ -327,7 +328,7 @@ class _Decoding:
                     self.think_stop_reason = "budget"
                     self.force(self.output.pending_think_close())
                     continue
-                if _is_looping(self.tokens[-64:]):
+                if _is_looping(self.tokens[-_LOOP_WINDOW:]):
                     self.think_stop_reason = "repetition"
                     self.force(self.output.pending_think_close())
                     continue
@@ -347,7 +348,7 @@ class _Decoding:
         budget = min(self.limits.max_json_tokens, self.room - len(self.tokens))
         if len(self.json_tokens) >= budget - self.limits.closing_reserve:
             self.closing, self.stop_reason = True, "closed-at-budget"
-        elif _is_looping(self.json_tokens[-64:]):
+        elif _is_looping(self.json_tokens[-_LOOP_WINDOW:]):
             self.closing, self.stop_reason = True, "closed-on-repetition"
 
     def pick(self) -> int:
@@ -408,8 +409,8 @@ def _token_pieces(llama_cpp: Any, vocab: Any, n_vocab: int) -> list[bytes]:
 
 
 def _is_looping(tail: Sequence[int]) -> bool:
-    """True when the tail is one short cycle (period <= 8) repeated 4+ times over 32+ tokens."""
-    for period in range(1, 9):
+    """True when the tail is one short cycle (period <= 16) repeated 4+ times over 32+ tokens."""
+    for period in range(1, 17):
         span = max(32, 4 * period)
         if len(tail) < span:
             return False

@@ -28,11 +28,11 @@ Message = dict[str, str]
 def extraction_messages(schema_text: str, document_text: str, *, think: bool) -> list[Message]:
     """The conversation for a first attempt."""
     user = (
-        "Extract the information from the document into one JSON object that matches "
-        "this JSON Schema.\n"
-        f"{_THINK_INSTRUCTION if think else _ANSWER_INSTRUCTION}\n\n"
-        f"JSON Schema:\n{schema_text}\n\n"
-        f"Document:\n{document_text}"
+        "Extract the information from the document below into one JSON object that matches "
+        f"this JSON Schema.\n\nJSON Schema:\n{schema_text}\n\n"
+        f"Document:\n{document_text}\n\n"
+        "Copy each value exactly as it is written in the document. "
+        f"{_THINK_INSTRUCTION if think else _ANSWER_INSTRUCTION}"
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
