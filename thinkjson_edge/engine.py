@@ -140,7 +140,7 @@ class Engine:
                 f"{self.n_ctx}; shorten the document or use a model with a longer context"
             )
         started = time.perf_counter()
-        cached = self._evaluate_prompt(prompt_tokens)
+        cached = self.evaluate_prompt(prompt_tokens)
         prompt_seconds = time.perf_counter() - started
         run = _Decoding(
             self, grammar, think=think, limits=limits, room=self.n_ctx - len(prompt_tokens)
@@ -166,7 +166,11 @@ class Engine:
             decode_seconds=finished - started - prompt_seconds,
         )
 
-    def _evaluate_prompt(self, tokens: list[int]) -> int:
+    def forget_prompt(self) -> None:
+        """Drop the cached prompt state, so the next prompt is evaluated in full."""
+        self._llm.n_tokens = 0
+
+    def evaluate_prompt(self, tokens: list[int]) -> int:
         """Evaluate the prompt, reusing the longest cached prefix; return the tokens reused."""
         llm = self._llm
         limit = min(llm.n_tokens, len(tokens) - 1)  # at least one token is evaluated for logits
