@@ -162,3 +162,22 @@ def test_output_failing_validation_is_written_and_flagged(
     assert "still fails the schema" in result.stderr
     record = json.loads(result.stderr[result.stderr.index("\n{") :])
     assert record["valid"] is False and len(record["attempts"]) == 2
+
+
+@pytest.mark.model
+def test_document_longer_than_the_context_exits_4(tmp_path: Path, write_json) -> None:
+    path = tmp_path / "long.txt"
+    path.write_text("Batch BR-7731 line item, quantity 12, released.\n" * 3000, encoding="utf-8")
+    result = run(path, "--schema", write_json("s.json", GOOD_SCHEMA), "--device", "cpu")
+    assert result.exit_code == EXIT_INPUT, result.output
+    assert "the model's context holds 8192" in result.stderr
+
+
+def test_gpu_device_without_gpu_build_exits_5(document: Path, write_json) -> None:
+    import llama_cpp
+
+    if llama_cpp.llama_supports_gpu_offload():
+        pytest.skip("this llama.cpp build has GPU offload")
+    result = run(document, "--schema", write_json("s.json", GOOD_SCHEMA), "--device", "cuda")
+    assert result.exit_code == EXIT_MODEL
+    assert "no GPU support" in result.stderr

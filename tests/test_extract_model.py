@@ -12,6 +12,7 @@ import pytest
 
 from thinkjson_edge import Document, ExtractionResult, Extractor
 from thinkjson_edge.engine import DecodeLimits
+from thinkjson_edge.grammar import GrammarLimits
 
 pytestmark = pytest.mark.model
 
@@ -104,7 +105,8 @@ def _check(result: ExtractionResult, schema: dict[str, Any]) -> None:
 def test_valid_object_for_each_schema_shape(extractor: Extractor, name: str) -> None:
     result = extractor.extract(BATCH_RECORD, SCHEMAS[name], think=False, self_correct=False)
     _check(result, SCHEMAS[name])
-    assert result.chosen.generation.stop_reason == "complete"
+    # This small model sometimes loops inside a value; closing mode then ends it.
+    assert result.chosen.generation.stop_reason in ("complete", "closed-on-repetition")
 
 
 def test_reasoning_block_then_json(extractor: Extractor) -> None:
@@ -132,12 +134,23 @@ def test_tiny_budgets_still_give_complete_valid_json(extractor: Extractor) -> No
 
 
 def test_runaway_value_is_closed(extractor: Extractor) -> None:
-    """A document that invites a loop ("0000...") still ends in a complete object."""
-    document = Document(text="TOTAL: 1" + "0" * 400 + "\nCASH 5.00")
-    schema = {"type": "object", "properties": {"total": {"type": "string"}}, "required": ["total"]}
-    result = extractor.extract(document, schema, think=False, self_correct=False)
+    """A value the model repeats ("2024-03-02, 2024-03-02, ...") is closed, not run to the limit.
+
+    The grammar's string bound is lifted far above the loop, so what ends the value is the
+    repetition detector and closing mode, not the bound.
+    """
+    schema = SCHEMAS["nested-object"]
+    result = extractor.extract(
+        BATCH_RECORD,
+        schema,
+        think=False,
+        self_correct=False,
+        grammar_limits=GrammarLimits(max_string_length=4000),
+    )
     _check(result, schema)
-    assert len(result.value["total"]) <= 256
+    generation = result.chosen.generation
+    assert generation.stop_reason == "closed-on-repetition", generation.text
+    assert generation.generated_tokens < 200
 
 
 def test_fast_grammar_path_equals_full_masking(extractor: Extractor) -> None:
@@ -150,7 +163,10 @@ def test_fast_grammar_path_equals_full_masking(extractor: Extractor) -> None:
         engine.render_chat(extraction_messages(json.dumps(schema), BATCH_RECORD.text, think=True))
     )
     grammar = compile_schema(schema).gbnf(think=True)
+    # Both from a cold cache: llama.cpp's logits depend slightly on how the prompt was batched.
+    engine.forget_prompt()
     fast = engine.generate(prompt, grammar, think=True, limits=DecodeLimits(max_think_tokens=40))
+    engine.forget_prompt()
     full = engine.generate(
         prompt, grammar, think=True, limits=DecodeLimits(max_think_tokens=40, full_mask=True)
     )

@@ -317,43 +317,53 @@ class _Decoding:
         self.tokens: list[int] = []
         self.think_tokens = 0
         self.json_tokens: list[int] = []
-        self.closing = False
+        self.closing_reason: str | None = None  # "closed-at-budget" or "closed-on-repetition"
         self.stop_reason = "truncated"
         self.think_stop_reason: str | None = None
         self.first_token_at: float | None = None
         self._rng = np.random.default_rng(limits.seed)
 
+    @property
+    def closing(self) -> bool:
+        return self.closing_reason is not None
+
     def decode(self) -> None:
+        """Run to the end of the object; ``stop_reason`` says how it ended."""
         if self.output.in_think:
             self.force(THINK_OPEN)
         while len(self.tokens) < self.room:
             if self.output.in_think:
                 if self.think_tokens >= self.limits.max_think_tokens:
-                    self.think_stop_reason = "budget"
-                    self.force(self.output.pending_think_close())
+                    self.close_think("budget")
                     continue
                 if _is_looping(self.tokens[-_LOOP_WINDOW:]):
-                    self.think_stop_reason = "repetition"
-                    self.force(self.output.pending_think_close())
+                    self.close_think("repetition")
                     continue
             elif not self.closing:
-                self.closing_check()
+                self.closing_reason = self.closing_check()
             token = self.pick()
-            if self.engine.is_end(token):
-                self.stop_reason = "closed-at-budget" if self.closing else "complete"
+            if not self.engine.is_end(token):
+                self.take(token)
+            if self.engine.is_end(token) or self.output.json_done:
+                self.stop_reason = self.closing_reason or "complete"
                 return
-            self.take(token)
-            if self.output.json_done:
-                if self.stop_reason == "truncated":
-                    self.stop_reason = "complete"
-                return
+        self.stop_reason = "truncated"
 
-    def closing_check(self) -> None:
-        budget = min(self.limits.max_json_tokens, self.room - len(self.tokens))
-        if len(self.json_tokens) >= budget - self.limits.closing_reserve:
-            self.closing, self.stop_reason = True, "closed-at-budget"
-        elif _is_looping(self.json_tokens[-_LOOP_WINDOW:]):
-            self.closing, self.stop_reason = True, "closed-on-repetition"
+    def close_think(self, reason: str) -> None:
+        self.think_stop_reason = reason
+        self.force(self.output.pending_think_close())
+
+    def closing_check(self) -> str | None:
+        """Whether to start closing the object now, and why."""
+        reserve = self.limits.closing_reserve
+        if (
+            len(self.json_tokens) >= self.limits.max_json_tokens - reserve
+            or self.room - len(self.tokens) <= reserve
+        ):
+            return "closed-at-budget"
+        if _is_looping(self.json_tokens[-_LOOP_WINDOW:]):
+            return "closed-on-repetition"
+        return None
 
     def pick(self) -> int:
         scores = self.engine.logits()
