@@ -31,6 +31,8 @@ EXIT_INPUT = 4
 EXIT_MODEL = 5
 EXIT_INVALID_OUTPUT = 6
 
+_FINDINGS_SHOWN = 10  # on stderr; the report has them all
+
 _EXIT_BY_ERROR: tuple[tuple[type[ThinkJsonError], int], ...] = (
     (SchemaError, EXIT_SCHEMA),
     (InputError, EXIT_INPUT),
@@ -142,8 +144,10 @@ def extract(
             f"document; {gen.generated_tokens} tokens in {gen.decode_seconds:.1f} s "
             f"({gen.tokens_per_second:.0f} tok/s), stop: {gen.stop_reason}"
         )
-    for finding in result.findings:
+    for finding in result.findings[:_FINDINGS_SHOWN]:
         say(f"  finding: {finding.describe()}")
+    if len(result.findings) > _FINDINGS_SHOWN:
+        say(f"  ... and {len(result.findings) - _FINDINGS_SHOWN} more findings (see --report)")
     if len(result.attempts) > 1:
         say(f"kept attempt {result.chosen_attempt}")
 

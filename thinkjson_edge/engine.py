@@ -5,10 +5,11 @@ needs what a plain completion call does not give:
 
 * the reasoning block gets a token budget; when it runs out (or the model
   repeats itself), the closing tag is forced and the JSON begins;
-* the JSON can never be cut off: near the end of its budget, or when the model
-  loops, decoding switches to *closing mode*, where tokens that close strings,
-  arrays and objects are preferred wherever the grammar allows them, so the
-  object is finished in a few tokens;
+* the JSON can never be cut off: near the end of its budget decoding switches
+  to *closing mode*, where tokens that close strings, arrays and objects are
+  preferred wherever the grammar allows them, so the object is finished in a
+  few tokens; when the model loops, the value holding the loop is closed the
+  same way and decoding then goes on normally;
 * each step samples first and checks only the chosen token against the
   grammar; the whole vocabulary is masked only when that token is rejected.
   Under greedy decoding this picks exactly what full masking picks.
@@ -41,7 +42,9 @@ if TYPE_CHECKING:
 DEVICES = ("auto", "cpu", "cuda", "metal")
 DEFAULT_CONTEXT = 8192
 _CLOSING_BIAS = 1000.0  # far above any logit: a closer wins wherever the grammar allows it
-_LOOP_WINDOW = 64  # tokens examined for a repeating cycle
+_LOOP_MAX_PERIOD = 256  # bytes, see loop_span
+_LOOP_MIN_COPIES = 4
+_LOOP_MIN_BYTES = 32
 _CLOSERS = frozenset(b'"]}')
 _CLOSERS_WITH_COMMA = frozenset(b'"]},')
 
@@ -255,6 +258,12 @@ class _Output:
         self._in_string = False
         self._escaped = False
         self.json_done = False
+        # Nesting level after each JSON byte: 2 per open object or array, +1 inside a string.
+        self.levels: list[int] = []
+
+    @property
+    def level(self) -> int:
+        return self._depth * 2 + self._in_string
 
     def add(self, data: bytes) -> None:
         for byte in data:
@@ -267,6 +276,7 @@ class _Output:
                 continue  # trailing bytes of the last token (whitespace) are dropped
             self.json.append(byte)
             self._scan(byte)
+            self.levels.append(self.level)
 
     def _scan(self, byte: int) -> None:
         if self._in_string:
@@ -317,7 +327,10 @@ class _Decoding:
         self.tokens: list[int] = []
         self.think_tokens = 0
         self.json_tokens: list[int] = []
-        self.closing_reason: str | None = None  # "closed-at-budget" or "closed-on-repetition"
+        # Closing mode: why it is on, and for a loop, the nesting level whose end stops it.
+        self.closing_reason: str | None = None
+        self.closing_floor: int | None = None
+        self.loops_cut = 0
         self.stop_reason = "truncated"
         self.think_stop_reason: str | None = None
         self.first_token_at: float | None = None
@@ -336,34 +349,47 @@ class _Decoding:
                 if self.think_tokens >= self.limits.max_think_tokens:
                     self.close_think("budget")
                     continue
-                if _is_looping(self.tokens[-_LOOP_WINDOW:]):
+                if loop_span(self.output.think):
                     self.close_think("repetition")
                     continue
             elif not self.closing:
-                self.closing_reason = self.closing_check()
+                self.start_closing_if_needed()
             token = self.pick()
             if not self.engine.is_end(token):
                 self.take(token)
+                self.stop_closing_if_loop_closed()
             if self.engine.is_end(token) or self.output.json_done:
-                self.stop_reason = self.closing_reason or "complete"
+                self.stop_reason = self.final_reason()
                 return
         self.stop_reason = "truncated"
+
+    def final_reason(self) -> str:
+        if self.closing_reason == "closed-at-budget":
+            return self.closing_reason
+        return "closed-on-repetition" if self.loops_cut else "complete"
 
     def close_think(self, reason: str) -> None:
         self.think_stop_reason = reason
         self.force(self.output.pending_think_close())
 
-    def closing_check(self) -> str | None:
-        """Whether to start closing the object now, and why."""
+    def start_closing_if_needed(self) -> None:
+        """Close the whole object near the end of the budget, or the value a loop is in."""
         reserve = self.limits.closing_reserve
         if (
             len(self.json_tokens) >= self.limits.max_json_tokens - reserve
             or self.room - len(self.tokens) <= reserve
         ):
-            return "closed-at-budget"
-        if _is_looping(self.json_tokens[-_LOOP_WINDOW:]):
-            return "closed-on-repetition"
-        return None
+            self.closing_reason, self.closing_floor = "closed-at-budget", None
+        elif span := loop_span(self.output.json):
+            # The loop lives in the innermost value that holds the whole repeated span.
+            self.closing_reason = "closed-on-repetition"
+            self.closing_floor = min(self.output.levels[-span:])
+            self.loops_cut += 1
+
+    def stop_closing_if_loop_closed(self) -> None:
+        """Back to normal decoding once the value that looped is closed."""
+        if self.closing_floor is not None and self.output.level < self.closing_floor:
+            self.closing_reason, self.closing_floor = None, None
 
     def pick(self) -> int:
         scores = self.engine.logits()
@@ -422,16 +448,23 @@ def _token_pieces(llama_cpp: Any, vocab: Any, n_vocab: int) -> list[bytes]:
     return pieces
 
 
-def _is_looping(tail: Sequence[int]) -> bool:
-    """True when the tail is one short cycle (period <= 16) repeated 4+ times over 32+ tokens."""
-    for period in range(1, 17):
-        span = max(32, 4 * period)
-        if len(tail) < span:
-            return False
-        window = tail[-span:]
-        if all(window[i] == window[i - period] for i in range(period, span)):
-            return True
-    return False
+def loop_span(text: bytes) -> int:
+    """How many trailing bytes of ``text`` are one block repeated back to back (0: no loop).
+
+    Blocks of 1 to 256 bytes count: "0000", a repeated phrase, a repeated array item.
+    A block must repeat at least 4 times and over at least 32 bytes, so that a short
+    legitimate repeat ("1.00 1.00", two identical line items) is left alone.
+    """
+    for period in range(1, _LOOP_MAX_PERIOD + 1):
+        copies = max(_LOOP_MIN_COPIES, -(-_LOOP_MIN_BYTES // period))
+        span = copies * period
+        if len(text) < span:
+            return 0
+        if text[-1] != text[-1 - period]:
+            continue  # cheap rejection before comparing whole blocks
+        if text[-span:] == text[-period:] * copies:
+            return span
+    return 0
 
 
 def _closing_bias(pieces: list[bytes]) -> np.ndarray:
