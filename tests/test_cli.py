@@ -181,3 +181,14 @@ def test_gpu_device_without_gpu_build_exits_5(document: Path, write_json) -> Non
     result = run(document, "--schema", write_json("s.json", GOOD_SCHEMA), "--device", "cuda")
     assert result.exit_code == EXIT_MODEL
     assert "no GPU support" in result.stderr
+
+
+def test_truncated_gguf_exits_5(tmp_path: Path, document: Path, write_json) -> None:
+    from thinkjson_edge.models import embedded_model_path
+
+    truncated = tmp_path / "truncated.gguf"
+    with embedded_model_path().open("rb") as source:
+        truncated.write_bytes(source.read(1_000_000))
+    result = run(document, "--schema", write_json("s.json", GOOD_SCHEMA), "--model", truncated)
+    assert result.exit_code == EXIT_MODEL
+    assert "llama.cpp could not load" in result.stderr
