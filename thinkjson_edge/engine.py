@@ -75,6 +75,7 @@ class Engine:
         if device not in DEVICES:
             raise ModelLoadError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
         import llama_cpp
+        from llama_cpp._internals import LlamaTokenDataArray
 
         self._api = llama_cpp
         self.model_path = Path(model_path)
@@ -99,16 +100,7 @@ class Engine:
         self._vocab = model.vocab
         self._pieces = _token_pieces(llama_cpp, self._vocab, self.n_vocab)
         self._closing_bias = _closing_bias(self._pieces)
-        from llama_cpp._internals import LlamaTokenDataArray
-
-        self._candidates = LlamaTokenDataArray(n_vocab=self.n_vocab)
-        self._one = (llama_cpp.llama_token_data * 1)()
-        self._one_array = llama_cpp.llama_token_data_array(
-            data=ctypes.cast(self._one, llama_cpp.llama_token_data_p),
-            size=1,
-            selected=-1,
-            sorted=False,
-        )
+        self._candidates = LlamaTokenDataArray(n_vocab=self.n_vocab)  # shared by all grammars
         self._formatter = _chat_formatter(self._llm)
 
     # -- prompts -----------------------------------------------------------
@@ -124,9 +116,6 @@ class Engine:
         if model.add_bos_token() and bos >= 0 and (not tokens or tokens[0] != bos):
             tokens.insert(0, bos)
         return tokens
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     # -- generation --------------------------------------------------------
 
@@ -222,15 +211,22 @@ class _GrammarSampler:
             raise GenerationError(
                 "llama.cpp rejected the generated grammar (a bug: please report it)"
             )
+        self._one = (self._api.llama_token_data * 1)()
+        self._one_array = self._api.llama_token_data_array(
+            data=ctypes.cast(self._one, self._api.llama_token_data_p),
+            size=1,
+            selected=-1,
+            sorted=False,
+        )
 
     def allows(self, token: int) -> bool:
-        engine = self._engine
-        engine._one[0].id = token
-        engine._one[0].logit = 0.0
-        engine._one_array.size = 1
-        engine._one_array.selected = -1
-        self._api.llama_sampler_apply(self._pointer, ctypes.byref(engine._one_array))
-        return engine._one[0].logit != -np.inf
+        """Whether the grammar accepts ``token`` next (it sets a refused token's logit to -inf)."""
+        self._one[0].id = token
+        self._one[0].logit = 0.0
+        self._one_array.size = 1
+        self._one_array.selected = -1
+        self._api.llama_sampler_apply(self._pointer, ctypes.byref(self._one_array))
+        return self._one[0].logit != -np.inf
 
     def mask(self, scores: np.ndarray) -> np.ndarray:
         candidates = self._engine._candidates
@@ -326,7 +322,7 @@ class _Decoding:
         self.output = _Output(think)
         self.tokens: list[int] = []
         self.think_tokens = 0
-        self.json_tokens: list[int] = []
+        self.json_tokens = 0
         # Closing mode: why it is on, and for a loop, the nesting level whose end stops it.
         self.closing_reason: str | None = None
         self.closing_floor: int | None = None
@@ -376,7 +372,7 @@ class _Decoding:
         """Close the whole object near the end of the budget, or the value a loop is in."""
         reserve = self.limits.closing_reserve
         if (
-            len(self.json_tokens) >= self.limits.max_json_tokens - reserve
+            self.json_tokens >= self.limits.max_json_tokens - reserve
             or self.room - len(self.tokens) <= reserve
         ):
             self.closing_reason, self.closing_floor = "closed-at-budget", None
@@ -407,8 +403,8 @@ class _Decoding:
     def sample(self, scores: np.ndarray) -> int:
         if self.limits.temperature <= 0:
             return int(np.argmax(scores))
-        finite = np.where(np.isfinite(scores), scores, -np.inf) / self.limits.temperature
-        weights = np.exp(finite - finite.max())
+        scaled = scores / self.limits.temperature  # refused tokens stay at -inf: weight 0
+        weights = np.exp(scaled - scaled.max())
         return int(self._rng.choice(len(weights), p=weights / weights.sum()))
 
     def take(self, token: int) -> None:
@@ -420,7 +416,7 @@ class _Decoding:
         if in_think:
             self.think_tokens += 1
         else:
-            self.json_tokens.append(token)
+            self.json_tokens += 1
         self.output.add(self.engine.piece(token))
         if in_think and not self.output.in_think and self.think_stop_reason is None:
             self.think_stop_reason = "model"
