@@ -92,6 +92,14 @@ def main() -> None:
     help="Run a second, correcting attempt when the first has findings.",
 )
 @click.option(
+    "--temperature",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    show_default=True,
+    help="Sampling temperature; 0 is greedy.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed when sampling.")
+@click.option(
     "--report",
     is_flag=True,
     help="Print the full record (attempts, findings, timings) to stderr as JSON.",
@@ -111,6 +119,8 @@ def extract(
     think: bool,
     max_think_tokens: int,
     self_correct: bool,
+    temperature: float,
+    seed: int,
     report: bool,
     report_file: Path | None,
     quiet: bool,
@@ -125,7 +135,11 @@ def extract(
         schema = load_schema(schema_path)
         document = read_document(file)
         options = ExtractOptions(
-            think=think, self_correct=self_correct, max_think_tokens=max_think_tokens
+            think=think,
+            self_correct=self_correct,
+            max_think_tokens=max_think_tokens,
+            temperature=temperature,
+            seed=seed,
         )
         with Extractor(model, device=device, options=options) as extractor:
             say(

@@ -74,6 +74,7 @@ class Engine:
     ) -> None:
         if device not in DEVICES:
             raise ModelLoadError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+        _bound_openmp_spinning()
         import llama_cpp
         from llama_cpp._internals import LlamaTokenDataArray
 
@@ -473,6 +474,18 @@ def _closing_bias(pieces: list[bytes]) -> np.ndarray:
         elif stripped and all(b in _CLOSERS_WITH_COMMA for b in stripped):
             bias[token] = _CLOSING_BIAS / 2
     return bias
+
+
+def _bound_openmp_spinning() -> None:
+    """Keep llama.cpp's OpenMP threads from spinning long while they wait for work.
+
+    GNU OpenMP spins 300,000 times by default before sleeping. When another busy process
+    shares the cores (a second extraction, a batch beside a TUI), the spinning threads starve
+    the ones doing the work: an extraction measured 4 s alone took 200 s beside another one.
+    1,000 spins costs nothing alone and shares the cores fairly (BENCHMARKS.md). It must be
+    set before llama.cpp's library loads; a value the user set is kept.
+    """
+    os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 
 def _available_cores() -> int:
