@@ -14,6 +14,7 @@ from thinkjson_edge.cli import (
     EXIT_MODEL,
     EXIT_OK,
     EXIT_SCHEMA,
+    EXIT_WRITE,
     main,
 )
 
@@ -192,3 +193,14 @@ def test_truncated_gguf_exits_5(tmp_path: Path, document: Path, write_json) -> N
     result = run(document, "--schema", write_json("s.json", GOOD_SCHEMA), "--model", truncated)
     assert result.exit_code == EXIT_MODEL
     assert "llama.cpp could not load" in result.stderr
+
+
+def test_unwritable_out_exits_7_before_any_work(tmp_path: Path, document: Path, write_json) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    result = run(
+        document, "--schema", write_json("s.json", GOOD_SCHEMA), "--out", blocker / "r.json"
+    )
+    assert result.exit_code == EXIT_WRITE, result.output
+    assert "cannot be written" in result.stderr
+    assert "model" not in result.stderr  # failed before loading anything

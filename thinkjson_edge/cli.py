@@ -18,6 +18,7 @@ from thinkjson_edge import __version__
 from thinkjson_edge.errors import (
     InputError,
     ModelLoadError,
+    OutputWriteError,
     SchemaError,
     ThinkJsonError,
 )
@@ -30,6 +31,8 @@ EXIT_SCHEMA = 3
 EXIT_INPUT = 4
 EXIT_MODEL = 5
 EXIT_INVALID_OUTPUT = 6
+EXIT_WRITE = 7
+EXIT_INTERRUPTED = 130
 
 _FINDINGS_SHOWN = 10  # on stderr; the report has them all
 
@@ -37,6 +40,7 @@ _EXIT_BY_ERROR: tuple[tuple[type[ThinkJsonError], int], ...] = (
     (SchemaError, EXIT_SCHEMA),
     (InputError, EXIT_INPUT),
     (ModelLoadError, EXIT_MODEL),
+    (OutputWriteError, EXIT_WRITE),
 )
 
 
@@ -132,6 +136,9 @@ def extract(
 
     say = _Diagnostics(quiet)
     try:
+        for target in (out, report_file):
+            if target:
+                check_writable(target)  # before minutes of work, not after
         schema = load_schema(schema_path)
         document = read_document(file)
         options = ExtractOptions(
@@ -144,11 +151,14 @@ def extract(
         with Extractor(model, device=device, options=options) as extractor:
             say(
                 f"model {extractor.model.name} ({extractor.model.chosen_by}) loaded in "
-                f"{extractor.engine.load_seconds:.1f} s"
+                f"{extractor.engine.load_seconds:.1f} s; extracting from {document.source}"
             )
             result = extractor.extract(document, schema)
     except ThinkJsonError as error:
         _fail(error)
+    except KeyboardInterrupt:
+        click.echo("thinkjson-edge: interrupted; nothing was written", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
     for attempt in result.attempts:
         gen = attempt.generation
@@ -166,13 +176,16 @@ def extract(
         say(f"kept attempt {result.chosen_attempt}")
 
     text = json.dumps(result.value, ensure_ascii=False, indent=2) + "\n"
-    if out:
-        write_atomically(out, text)
-        say(f"wrote {out}")
-    else:
-        click.echo(text, nl=False)
-    if report_file:
-        write_atomically(report_file, result.to_json() + "\n")
+    try:
+        if out:
+            write_atomically(out, text)
+            say(f"wrote {out}")
+        else:
+            click.echo(text, nl=False)
+        if report_file:
+            write_atomically(report_file, result.to_json() + "\n")
+    except OutputWriteError as error:
+        _fail(error)
     if not result.valid:
         click.echo(
             "thinkjson-edge: the result still fails the schema after correction; "
@@ -185,16 +198,35 @@ def extract(
         sys.exit(EXIT_INVALID_OUTPUT)
 
 
+def check_writable(path: Path) -> None:
+    """Raise OutputWriteError unless ``path`` can be created (its folder may be made)."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputWriteError(f"{path}: cannot be written ({folder} is not a writable folder)")
+    if path.is_dir():
+        raise OutputWriteError(f"{path}: is a directory")
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as exc:
+        raise OutputWriteError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise OutputWriteError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -31,5 +31,9 @@ class ModelLoadError(ThinkJsonError):
     """The model file is missing, is not a GGUF, or llama.cpp could not load it."""
 
 
+class OutputWriteError(ThinkJsonError):
+    """The result cannot be written where it was asked to go."""
+
+
 class GenerationError(ThinkJsonError):
     """The model produced no usable output (should not happen under the grammar)."""
