@@ -11,10 +11,6 @@ import pytest
 
 from thinkjson_edge import Extractor
 
-REPO = Path(__file__).resolve().parent.parent
-SROIE = REPO.parent / "shared" / "data" / "sroie-dev"
-EXAMPLES = REPO / "examples"
-
 
 @pytest.fixture(scope="session")
 def extractor() -> Iterator[Extractor]:
