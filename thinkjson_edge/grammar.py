@@ -125,7 +125,9 @@ def compile_schema(schema: dict[str, Any], limits: GrammarLimits | None = None) 
     """Compile a checked schema (local references only) to grammar rules."""
     compiler = _Compiler(schema, limits or GrammarLimits())
     compiler.rules["json"] = compiler.visit(schema, "object", "")
-    return CompiledGrammar(rules=compiler.rules, validation_only=tuple(compiler.validation_only))
+    return CompiledGrammar(
+        rules=compiler.rules, validation_only=tuple(dict.fromkeys(compiler.validation_only))
+    )
 
 
 def gbnf_literal(text: str) -> str:
