@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from thinkjson_edge.cli import (
+from thinkjson_edge.cli import main
+from thinkjson_edge.exit_codes import (
     EXIT_INPUT,
     EXIT_INVALID_OUTPUT,
     EXIT_MODEL,
     EXIT_OK,
     EXIT_SCHEMA,
     EXIT_WRITE,
-    main,
 )
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

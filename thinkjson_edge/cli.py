@@ -10,38 +10,18 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
 from thinkjson_edge import __version__
-from thinkjson_edge.errors import (
-    InputError,
-    ModelLoadError,
-    OutputWriteError,
-    SchemaError,
-    ThinkJsonError,
+from thinkjson_edge.errors import OutputWriteError, ThinkJsonError
+from thinkjson_edge.exit_codes import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_OUTPUT,
+    fail,
 )
-
-# Exit codes (documented in the README).
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_USAGE = 2  # click's own code for bad options
-EXIT_SCHEMA = 3
-EXIT_INPUT = 4
-EXIT_MODEL = 5
-EXIT_INVALID_OUTPUT = 6
-EXIT_WRITE = 7
-EXIT_INTERRUPTED = 130
 
 _FINDINGS_SHOWN = 10  # on stderr; the report has them all
-
-_EXIT_BY_ERROR: tuple[tuple[type[ThinkJsonError], int], ...] = (
-    (SchemaError, EXIT_SCHEMA),
-    (InputError, EXIT_INPUT),
-    (ModelLoadError, EXIT_MODEL),
-    (OutputWriteError, EXIT_WRITE),
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -155,7 +135,7 @@ def extract(
             )
             result = extractor.extract(document, schema)
     except ThinkJsonError as error:
-        _fail(error)
+        fail(error)
     except KeyboardInterrupt:
         click.echo("thinkjson-edge: interrupted; nothing was written", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -185,7 +165,7 @@ def extract(
         if report_file:
             write_atomically(report_file, result.to_json() + "\n")
     except OutputWriteError as error:
-        _fail(error)
+        fail(error)
     if not result.valid:
         click.echo(
             "thinkjson-edge: the result still fails the schema after correction; "
@@ -241,11 +221,13 @@ class _Diagnostics:
             click.echo(f"thinkjson-edge: {message}", err=True)
 
 
-def _fail(error: ThinkJsonError) -> NoReturn:
-    code = next((c for kind, c in _EXIT_BY_ERROR if isinstance(error, kind)), EXIT_INTERNAL)
-    click.echo(f"thinkjson-edge: error: {error}", err=True)
-    sys.exit(code)
+def _register_commands() -> None:
+    from thinkjson_edge.schema_cli import schema
 
+    main.add_command(schema)
+
+
+_register_commands()
 
 if __name__ == "__main__":
     main()

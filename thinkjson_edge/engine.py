@@ -159,6 +159,23 @@ class Engine:
             decode_seconds=finished - started - prompt_seconds,
         )
 
+    def grammar_accepts(self, grammar: str, text: str) -> bool:
+        """Whether llama.cpp's grammar engine, as used in generation, accepts ``text`` whole.
+
+        The text's tokens are fed through a fresh grammar sampler one by one; the text is
+        accepted when every token is allowed and the grammar may end after the last one.
+        No model evaluation happens, so this is fast enough for measuring a compiler.
+        """
+        sampler = self.new_grammar(grammar)
+        try:
+            for token in self.encode_plain(text):
+                if not sampler.allows(token):
+                    return False
+                sampler.accept(token)
+            return sampler.allows(self._llm._model.token_eos())
+        finally:
+            sampler.close()
+
     def forget_prompt(self) -> None:
         """Drop the cached prompt state, so the next prompt is evaluated in full."""
         self._llm.n_tokens = 0

@@ -109,7 +109,8 @@ class CompiledGrammar:
     """A schema's grammar: ``json`` is the rule for the object itself."""
 
     rules: dict[str, str]
-    validation_only: tuple[str, ...] = field(default=())
+    by_grammar: tuple[str, ...] = field(default=())  # "path: keyword" the grammar enforces
+    validation_only: tuple[str, ...] = field(default=())  # ... that only the validator enforces
 
     def gbnf(self, *, think: bool) -> str:
         """The whole output grammar: the optional reasoning block, then the JSON object."""
@@ -126,7 +127,9 @@ def compile_schema(schema: dict[str, Any], limits: GrammarLimits | None = None) 
     compiler = _Compiler(schema, limits or GrammarLimits())
     compiler.rules["json"] = compiler.visit(schema, "object", "")
     return CompiledGrammar(
-        rules=compiler.rules, validation_only=tuple(dict.fromkeys(compiler.validation_only))
+        rules=compiler.rules,
+        by_grammar=tuple(dict.fromkeys(compiler.by_grammar)),
+        validation_only=tuple(dict.fromkeys(compiler.validation_only)),
     )
 
 
@@ -152,6 +155,7 @@ class _Compiler:
         self.rules: dict[str, str] = {"json": "", "ws": '" "?'}
         self._rule_by_body: dict[str, str] = {}
         self._ref_rules: dict[str, str] = {}
+        self.by_grammar: list[str] = []
         self.validation_only: list[str] = []
 
     # -- rules -------------------------------------------------------------
@@ -185,7 +189,7 @@ class _Compiler:
             raise SchemaError(f"the schema at {path or '(root)'} is `false`: no value can match")
         if not isinstance(schema, dict):
             raise SchemaError(f"the schema at {path or '(root)'} is not an object")
-        self._note_validation_only(schema, path)
+        self._note_keywords(schema, path)
 
         if "$ref" in schema:
             rest = {k: v for k, v in schema.items() if k != "$ref" and k not in _ANNOTATIONS}
@@ -402,13 +406,19 @@ class _Compiler:
             schema = merge_schemas(rest, self.resolve(schema["$ref"], path))
         return schema
 
-    def _note_validation_only(self, schema: dict[str, Any], path: str) -> None:
-        for keyword in schema:
-            if keyword in _GRAMMAR_KEYWORDS or keyword in _ANNOTATIONS:
-                if keyword == "format" and schema[keyword] not in _GRAMMAR_FORMATS:
-                    self.validation_only.append(f"{path or '(root)'}: format {schema[keyword]}")
+    def _note_keywords(self, schema: dict[str, Any], path: str) -> None:
+        """Record for each keyword here whether the grammar or the validator enforces it."""
+        where = path or "(root)"
+        for keyword, value in schema.items():
+            if keyword in _ANNOTATIONS or keyword in ("$defs", "definitions"):
                 continue
-            self.validation_only.append(f"{path or '(root)'}: {keyword}")
+            if keyword == "format":
+                target = self.by_grammar if value in _GRAMMAR_FORMATS else self.validation_only
+                target.append(f"{where}: format {value}")
+            elif keyword in _GRAMMAR_KEYWORDS:
+                self.by_grammar.append(f"{where}: {keyword}")
+            else:
+                self.validation_only.append(f"{where}: {keyword}")
 
 
 def _infer_types(schema: dict[str, Any]) -> list[str]:

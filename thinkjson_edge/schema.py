@@ -34,6 +34,11 @@ class Schema:
     validator: Validator = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
 
     @property
+    def draft(self) -> str:
+        """The draft the schema is checked against, e.g. "Draft202012"."""
+        return _draft_name(type(self.validator))
+
+    @property
     def text(self) -> str:
         """The schema as compact JSON, the form the prompt shows the model."""
         return json.dumps(self.schema, ensure_ascii=False, separators=(",", ":"))

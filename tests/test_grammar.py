@@ -1,0 +1,199 @@
+"""What the compiled grammar admits, checked through llama.cpp's own grammar engine.
+
+``Engine.grammar_accepts`` feeds a JSON text's tokens through the same grammar sampler
+generation uses; no text is generated, so these tests are fast and exact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from thinkjson_edge import Extractor
+from thinkjson_edge.grammar import GrammarLimits, compile_schema
+
+pytestmark = pytest.mark.model
+
+SROIE = Path(__file__).parent / "fixtures" / "sroie"
+
+ITEM = {"type": "object", "properties": {"sku": {"type": "string"}, "qty": {"type": "integer"}},
+        "required": ["sku"]}  # fmt: skip
+
+# (name, schema, JSON texts that must be accepted, JSON texts that must be rejected)
+CASES: list[tuple[str, dict[str, Any], list[Any], list[Any]]] = [
+    (
+        "optional properties stay in declared order",
+        {
+            "type": "object",
+            "properties": {
+                "a": {"type": "string"},
+                "b": {"type": "integer"},
+                "c": {"type": "boolean"},
+            },
+            "required": ["b"],
+        },
+        ['{"a":"x","b":1,"c":true}', '{"b":1}', '{"a":"x","b":1}', '{"b":1,"c":false}'],
+        ['{"b":1,"a":"x"}', '{"a":"x"}', "{}", '{"a":"x","b":1,"c":true,"d":1}', '{"b":1,}'],
+    ),
+    (
+        "all optional: the empty object too",
+        {"type": "object", "properties": {"a": {"type": "null"}, "b": {"type": "number"}}},
+        ["{}", '{"a":null}', '{"b":-1.5e3}', '{"a":null,"b":0}'],
+        ['{"b":01}', '{"b":1.}', '{"a":null,}'],
+    ),
+    (
+        "enum and const of any JSON value",
+        {
+            "type": "object",
+            "properties": {"e": {"enum": ["red", 2, None, {"k": [1]}]}, "c": {"const": "fixed"}},
+            "required": ["e", "c"],
+        },
+        [
+            '{"e":"red","c":"fixed"}',
+            '{"e":2,"c":"fixed"}',
+            '{"e":null,"c":"fixed"}',
+            '{"e":{"k":[1]},"c":"fixed"}',
+        ],
+        ['{"e":"blue","c":"fixed"}', '{"e":"red","c":"other"}'],
+    ),
+    (
+        "arrays: items, bounds, arrays of objects through $defs",
+        {
+            "type": "object",
+            "properties": {
+                "tags": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "minItems": 1,
+                    "maxItems": 3,
+                },
+                "lines": {"type": "array", "items": {"$ref": "#/$defs/item"}},
+            },
+            "required": ["tags"],
+            "$defs": {"item": ITEM},
+        },
+        [
+            '{"tags":["a"]}',
+            '{"tags":["a","b","c"]}',
+            '{"tags":["a"],"lines":[]}',
+            '{"tags":["a"],"lines":[{"sku":"1"},{"sku":"2","qty":3}]}',
+        ],
+        ['{"tags":[]}', '{"tags":["a","b","c","d"]}', '{"tags":["a"],"lines":[{"qty":3}]}'],
+    ),
+    (
+        "prefixItems as a tuple",
+        {
+            "type": "object",
+            "properties": {
+                "p": {
+                    "type": "array",
+                    "prefixItems": [{"type": "string"}, {"type": "integer"}],
+                    "items": False,
+                }
+            },
+            "required": ["p"],
+        },
+        ['{"p":["a",1]}'],
+        ['{"p":[1,"a"]}', '{"p":["a",1,2]}'],
+    ),
+    (
+        "recursive references",
+        {
+            "type": "object",
+            "properties": {"root": {"$ref": "#/definitions/node"}},
+            "required": ["root"],
+            "definitions": {
+                "node": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "children": {"type": "array", "items": {"$ref": "#/definitions/node"}},
+                    },
+                    "required": ["name"],
+                }
+            },
+        },
+        ['{"root":{"name":"a"}}', '{"root":{"name":"a","children":[{"name":"b","children":[]}]}}'],
+        ['{"root":{"children":[]}}', '{"root":{"name":"a","children":[{}]}}'],
+    ),
+    (
+        "anyOf and oneOf mixed with properties, type lists",
+        {
+            "type": "object",
+            "properties": {"kind": {"type": "string"}},
+            "required": ["kind"],
+            "anyOf": [
+                {"properties": {"n": {"type": "integer"}}, "required": ["n"]},
+                {"properties": {"s": {"type": ["string", "null"]}}, "required": ["s"]},
+            ],
+        },
+        ['{"kind":"x","n":1}', '{"kind":"x","s":"t"}', '{"kind":"x","s":null}'],
+        ['{"kind":"x"}', '{"kind":"x","n":"1"}', '{"n":1}'],
+    ),
+    (
+        "allOf merged",
+        {
+            "allOf": [
+                {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+                {"properties": {"b": {"type": "integer"}}, "required": ["b"]},
+            ]
+        },
+        ['{"a":"x","b":1}'],
+        ['{"a":"x"}', '{"b":1}'],
+    ),
+    (
+        "string lengths, formats and escapes",
+        {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "minLength": 2, "maxLength": 3},
+                "day": {"type": "string", "format": "date"},
+                "id": {"type": "string", "format": "uuid"},
+                "text": {"type": "string"},
+            },
+            "required": ["code"],
+        },
+        [
+            '{"code":"ab"}',
+            '{"code":"abc","day":"2024-02-29"}',
+            '{"code":"ab","id":"123e4567-e89b-12d3-a456-426614174000"}',
+            '{"code":"ab","text":"line\\nbreak \\"quoted\\" \\u00e9 é"}',
+        ],
+        [
+            '{"code":"a"}',
+            '{"code":"abcd"}',
+            '{"code":"ab","day":"2024-13-01"}',
+            '{"code":"ab","text":"raw\nnewline"}',
+            '{"code":"ab","text":"bad \\x escape"}',
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "schema", "valid", "invalid"), CASES, ids=[c[0] for c in CASES])
+def test_grammar_admits_valid_and_refuses_invalid(
+    extractor: Extractor, name: str, schema: dict[str, Any], valid: list[str], invalid: list[str]
+) -> None:
+    engine = extractor.engine
+    gbnf = compile_schema(schema).gbnf(think=False)
+    assert [t for t in valid if not engine.grammar_accepts(gbnf, t)] == []
+    assert [t for t in invalid if engine.grammar_accepts(gbnf, t)] == []
+
+
+def test_default_bounds_cut_runaway_values(extractor: Extractor) -> None:
+    schema = {"type": "object", "properties": {"s": {"type": "string"}}, "required": ["s"]}
+    gbnf = compile_schema(schema, GrammarLimits(max_string_length=8)).gbnf(think=False)
+    assert extractor.engine.grammar_accepts(gbnf, '{"s":"12345678"}')
+    assert not extractor.engine.grammar_accepts(gbnf, '{"s":"123456789"}')
+
+
+def test_gold_receipts_are_admitted_with_and_without_reasoning(extractor: Extractor) -> None:
+    compiled = compile_schema(json.loads((SROIE / "schema.json").read_text()))
+    for gold in sorted(SROIE.glob("[0-9]*.json")):
+        text = json.dumps(json.loads(gold.read_text()), ensure_ascii=False)
+        assert extractor.engine.grammar_accepts(compiled.gbnf(think=False), text), gold.name
+        reasoned = f"<think>\nThe company is on the first line.</think>\n{text}"
+        assert extractor.engine.grammar_accepts(compiled.gbnf(think=True), reasoned), gold.name
