@@ -125,7 +125,10 @@ class CompiledGrammar:
 def compile_schema(schema: dict[str, Any], limits: GrammarLimits | None = None) -> CompiledGrammar:
     """Compile a checked schema (local references only) to grammar rules."""
     compiler = _Compiler(schema, limits or GrammarLimits())
-    compiler.rules["json"] = compiler.visit(schema, "object", "")
+    try:
+        compiler.rules["json"] = compiler.visit(schema, "object", "")
+    except RecursionError as exc:  # e.g. allOf chains that refer back to themselves
+        raise SchemaError("the schema nests too deeply, or combines itself in a cycle") from exc
     return CompiledGrammar(
         rules=compiler.rules,
         by_grammar=tuple(dict.fromkeys(compiler.by_grammar)),
