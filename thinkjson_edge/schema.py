@@ -68,15 +68,21 @@ def load_schema(source: str | Path | dict[str, Any]) -> Schema:
     return check_schema(document, str(path))
 
 
-def check_schema(document: Any, source: str = "<schema>") -> Schema:
-    """Check a parsed schema and build its validator."""
+def check_schema(document: Any, source: str = "<schema>", *, object_root: bool = True) -> Schema:
+    """Check a parsed schema and build its validator.
+
+    ``object_root=False`` accepts any root type (for measuring the compiler on test suites);
+    extraction always wants an object.
+    """
     if not isinstance(document, dict):
         raise SchemaError(
             f"{source}: a schema must be a JSON object, got {type(document).__name__}"
         )
     root_type = document.get("type")
-    if root_type is not None and "object" not in (
-        root_type if isinstance(root_type, list) else [root_type]
+    if (
+        object_root
+        and root_type is not None
+        and "object" not in (root_type if isinstance(root_type, list) else [root_type])
     ):
         raise SchemaError(
             f"{source}: the root schema has type {root_type!r}; extraction produces one JSON "
