@@ -312,8 +312,8 @@ class _Compiler:
     def array(self, schema: dict[str, Any], hint: str, path: str) -> str:
         prefix = schema.get("prefixItems") or []
         items = schema.get("items", not prefix)
-        min_items = schema.get("minItems", 0)
-        max_items = schema.get("maxItems")
+        min_items = int(schema.get("minItems", 0))  # drafts allow 2.0 for 2
+        max_items = None if "maxItems" not in schema else int(schema["maxItems"])
         elements = [
             self.visit(s, f"{hint}-{i}", f"{path}/prefixItems/{i}") for i, s in enumerate(prefix)
         ]
@@ -350,9 +350,10 @@ class _Compiler:
             self._add_format_rules()
             return self.add_rule(f"{fmt}-string", f'"\\"" {_FORMAT_BODIES[fmt]} "\\""')
         self.rules.setdefault("char", _CHAR)
-        low = schema.get("minLength", 0)
+        low = int(schema.get("minLength", 0))
         high = min(
-            schema.get("maxLength", self.limits.max_string_length), self.limits.max_string_length
+            int(schema.get("maxLength", self.limits.max_string_length)),
+            self.limits.max_string_length,
         )
         high = max(high, low)
         return self.add_rule(f"string-{low}-{high}", f'"\\"" char{{{low},{high}}} "\\""')
