@@ -57,8 +57,8 @@ def test_both_layouts_side_by_side(tmp_path: Path) -> None:
     assert ours["subset-a"]["compiled"] == 1.0
     assert ours["subset-a"]["valid_accepted"] == 1.0
     assert ours["subset-a"]["invalid_rejected_with_validator"] == 1.0
-    # The grammar cannot know "minimum" yet (validator only): 4 passes the grammar alone.
-    assert ours["minimum"]["invalid_rejected_by_grammar"] == 0.0
-    assert ours["minimum"]["invalid_rejected_with_validator"] == 1.0
+    assert ours["minimum"]["valid_accepted"] == 1.0
+    assert ours["minimum"]["invalid_rejected_by_grammar"] == 1.0  # integer bounds: grammar
+    assert ours["subset-a"]["invalid_rejected_by_grammar"] == 1.0
     assert report["ours"]["total"]["schemas"] == 2
     assert set(report) == {"ours", "stock"}

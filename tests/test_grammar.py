@@ -170,6 +170,46 @@ CASES: list[tuple[str, dict[str, Any], list[Any], list[Any]]] = [
             '{"code":"ab","text":"bad \\x escape"}',
         ],
     ),
+    (
+        "integer bounds, exclusive bounds and negative ranges",
+        {
+            "type": "object",
+            "properties": {
+                "n": {"type": "integer", "minimum": -20, "exclusiveMaximum": 300},
+                "m": {"type": "integer", "exclusiveMinimum": 0},
+            },
+            "required": ["n"],
+        },
+        ['{"n":-20}', '{"n":0}', '{"n":299}', '{"n":7,"m":1}', '{"n":7,"m":123456789}'],
+        ['{"n":-21}', '{"n":300}', '{"n":07}', '{"n":-0}', '{"n":1,"m":0}', '{"n":1,"m":-3}'],
+    ),
+    (
+        "formats: ipv4, ipv6, email, uri",
+        {
+            "type": "object",
+            "properties": {
+                "v4": {"type": "string", "format": "ipv4"},
+                "v6": {"type": "string", "format": "ipv6"},
+                "mail": {"type": "string", "format": "email"},
+                "link": {"type": "string", "format": "uri"},
+            },
+        },
+        [
+            '{"v4":"192.168.0.1"}',
+            '{"v6":"fe80::1:2"}',
+            '{"v6":"::ffff:10.0.0.1"}',
+            '{"mail":"qa.lead@site.example"}',
+            '{"link":"https://example.com/a?b=1#c"}',
+        ],
+        [
+            '{"v4":"256.1.1.1"}',
+            '{"v4":"01.2.3.4"}',
+            '{"v6":"1::2::3"}',
+            '{"mail":"no-at-sign"}',
+            '{"link":"no scheme"}',
+            '{"link":"https://a b"}',
+        ],
+    ),
 ]
 
 

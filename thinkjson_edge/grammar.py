@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thinkjson_edge.errors import SchemaError
+from thinkjson_edge.gbnf_rules import FORMAT_RULES, inclusive_integer_bounds, integer_range
 from thinkjson_edge.schema import resolve_local_ref
 
 # Keywords the compiler turns into grammar rules. Annotations are ignored on purpose.
@@ -68,7 +69,8 @@ _ANNOTATIONS = frozenset(
     }
 )
 _RESERVED_NAMES = frozenset({"root", "think", "json"})
-_GRAMMAR_FORMATS = frozenset({"date", "time", "date-time", "uuid"})
+_GRAMMAR_FORMATS = frozenset({"date", "time", "date-time", "uuid", *FORMAT_RULES})
+_INTEGER_BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 
 _CHAR = r'[^"\\\x00-\x1F\x7F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
 _INTEGER = r'"-"? ("0" | [1-9] [0-9]{0,17})'
@@ -239,7 +241,7 @@ class _Compiler:
         if type_name == "string":
             return self.string(schema)
         if type_name == "integer":
-            return self.add_rule("integer", _INTEGER)
+            return self.integer(schema, path)
         if type_name == "number":
             return self.add_rule("number", _NUMBER)
         if type_name == "boolean":
@@ -344,8 +346,20 @@ class _Compiler:
         sequence = f"{item}{tail}"
         return sequence if low > 0 else f"({sequence})?"
 
+    def integer(self, schema: dict[str, Any], path: str) -> str:
+        low, high = inclusive_integer_bounds(schema)
+        if low is None and high is None:
+            return self.add_rule("integer", _INTEGER)
+        try:
+            body = integer_range(low, high)
+        except ValueError as exc:
+            raise SchemaError(f"no integer lies within the bounds at {path or '(root)'}") from exc
+        return self.add_rule(f"integer-{low}-{high}".replace("None", "any"), body)
+
     def string(self, schema: dict[str, Any]) -> str:
         fmt = schema.get("format")
+        if fmt in FORMAT_RULES:
+            return self.add_rule(f"{fmt}-string", f'"\\"" ({FORMAT_RULES[fmt]}) "\\""')
         if fmt in _GRAMMAR_FORMATS:
             self._add_format_rules()
             return self.add_rule(f"{fmt}-string", f'"\\"" {_FORMAT_BODIES[fmt]} "\\""')
@@ -419,7 +433,9 @@ class _Compiler:
             if keyword == "format":
                 target = self.by_grammar if value in _GRAMMAR_FORMATS else self.validation_only
                 target.append(f"{where}: format {value}")
-            elif keyword in _GRAMMAR_KEYWORDS:
+            elif keyword in _GRAMMAR_KEYWORDS or (
+                keyword in _INTEGER_BOUNDS and schema.get("type") == "integer"
+            ):
                 self.by_grammar.append(f"{where}: {keyword}")
             else:
                 self.validation_only.append(f"{where}: {keyword}")
