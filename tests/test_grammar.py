@@ -210,6 +210,19 @@ CASES: list[tuple[str, dict[str, Any], list[Any], list[Any]]] = [
             '{"link":"https://a b"}',
         ],
     ),
+    (
+        "patterns in the grammar, and a pattern beyond it left to the validator",
+        {
+            "type": "object",
+            "properties": {
+                "batch": {"type": "string", "pattern": "^[A-Z]{3}-\\d{2}-\\d{4}$"},
+                "note": {"type": "string", "pattern": "(?=x)x"},
+            },
+            "required": ["batch"],
+        },
+        ['{"batch":"SAL-24-0917"}', '{"batch":"SAL-24-0917","note":"anything"}'],
+        ['{"batch":"sal-24-0917"}', '{"batch":"SAL-24-917"}', '{"batch":"SAL-24-09170"}'],
+    ),
 ]
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from thinkjson_edge.errors import SchemaError
 from thinkjson_edge.gbnf_rules import FORMAT_RULES, inclusive_integer_bounds, integer_range
+from thinkjson_edge.regex_gbnf import UnsupportedPattern, pattern_to_gbnf
 from thinkjson_edge.schema import resolve_local_ref
 
 # Keywords the compiler turns into grammar rules. Annotations are ignored on purpose.
@@ -239,7 +240,7 @@ class _Compiler:
         if type_name == "array":
             return self.array(schema, hint, path)
         if type_name == "string":
-            return self.string(schema)
+            return self.string(schema, path)
         if type_name == "integer":
             return self.integer(schema, path)
         if type_name == "number":
@@ -356,7 +357,9 @@ class _Compiler:
             raise SchemaError(f"no integer lies within the bounds at {path or '(root)'}") from exc
         return self.add_rule(f"integer-{low}-{high}".replace("None", "any"), body)
 
-    def string(self, schema: dict[str, Any]) -> str:
+    def string(self, schema: dict[str, Any], path: str = "") -> str:
+        if "pattern" in schema and (patterned := self.patterned_string(schema, path)):
+            return patterned
         fmt = schema.get("format")
         if fmt in FORMAT_RULES:
             return self.add_rule(f"{fmt}-string", f'"\\"" ({FORMAT_RULES[fmt]}) "\\""')
@@ -371,6 +374,25 @@ class _Compiler:
         )
         high = max(high, low)
         return self.add_rule(f"string-{low}-{high}", f'"\\"" char{{{low},{high}}} "\\""')
+
+    def patterned_string(self, schema: dict[str, Any], path: str) -> str | None:
+        """A string rule from ``pattern``, or None when the pattern is beyond the grammar.
+
+        A compiled pattern takes the place of the length and format rules; those keywords
+        are then left to the validator.
+        """
+        where = path or "(root)"
+        self.rules.setdefault("char", _CHAR)
+        try:
+            body = pattern_to_gbnf(schema["pattern"], max_repeat=self.limits.max_string_length)
+        except UnsupportedPattern:
+            self.validation_only.append(f"{where}: pattern")
+            return None
+        self.by_grammar.append(f"{where}: pattern")
+        for keyword in ("minLength", "maxLength", "format"):
+            if keyword in schema:
+                self.validation_only.append(f"{where}: {keyword} (beside a pattern)")
+        return self.add_rule("pattern-string", f'"\\"" {body} "\\""')
 
     def _add_format_rules(self) -> None:
         for name, body in (("date", _DATE), ("time", _TIME), ("uuid", _UUID)):
@@ -428,8 +450,8 @@ class _Compiler:
         """Record for each keyword here whether the grammar or the validator enforces it."""
         where = path or "(root)"
         for keyword, value in schema.items():
-            if keyword in _ANNOTATIONS or keyword in ("$defs", "definitions"):
-                continue
+            if keyword in _ANNOTATIONS or keyword in ("$defs", "definitions", "pattern"):
+                continue  # "pattern" is recorded where it is compiled (patterned_string)
             if keyword == "format":
                 target = self.by_grammar if value in _GRAMMAR_FORMATS else self.validation_only
                 target.append(f"{where}: format {value}")
