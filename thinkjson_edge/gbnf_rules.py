@@ -262,7 +262,18 @@ _EMAIL_LOCAL = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}"
 _DOMAIN_LABEL = "[A-Za-z0-9-]{1,63}"
 _URI_CHAR = "[A-Za-z0-9._~:/?#@!$&'()*+,;=-]"  # unreserved and reserved, less "[" and "]"
 
+_DATE = '[0-9]{4} "-" ("0" [1-9] | "1" [0-2]) "-" ("0" [1-9] | [12] [0-9] | "3" [01])'
+_TIME = (
+    '([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? '
+    '("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9])'
+)
+
 FORMAT_RULES: dict[str, str] = {
+    # RFC 3339 full-date, partial time with a required offset, and both joined by "T".
+    "date": _DATE,
+    "time": _TIME,
+    "date-time": f'{_DATE} "T" {_TIME}',
+    "uuid": f'{_HEX}{{8}} "-" {_HEX}{{4}} "-" {_HEX}{{4}} "-" {_HEX}{{4}} "-" {_HEX}{{12}}',
     # Dotted quad, octets 0-255 without leading zeros (as ipaddress.IPv4Address).
     "ipv4": _IPV4,
     "ipv6": _ipv6(),

@@ -70,27 +70,11 @@ _ANNOTATIONS = frozenset(
     }
 )
 _RESERVED_NAMES = frozenset({"root", "think", "json"})
-_GRAMMAR_FORMATS = frozenset({"date", "time", "date-time", "uuid", *FORMAT_RULES})
 _INTEGER_BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 
 _CHAR = r'[^"\\\x00-\x1F\x7F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
 _INTEGER = r'"-"? ("0" | [1-9] [0-9]{0,17})'
 _NUMBER = r'"-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,3})?'
-_DATE = r'[0-9]{4} "-" ("0" [1-9] | "1" [0-2]) "-" ("0" [1-9] | [12] [0-9] | "3" [01])'
-_TIME = (
-    r'([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? '
-    r'("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9])'
-)
-_UUID = (
-    r'[0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{12}'
-)
-_FORMAT_BODIES = {
-    "date": "date",
-    "time": "time",
-    "date-time": 'date "T" time',
-    "uuid": "uuid",
-}
-
 # The reasoning block of the ThinkJSON format. "<" cannot appear inside it, so
 # the only way out is the closing tag.
 THINK_OPEN = "<think>\n"
@@ -226,10 +210,7 @@ class _Compiler:
         if "enum" in schema:
             return self.add_rule(hint, " | ".join(json_literal(v) for v in schema["enum"]))
 
-        types = schema.get("type") or _infer_types(schema)
-        if isinstance(types, str):
-            types = [types]
-        alternatives = [self.typed(t, schema, hint, path) for t in types]
+        alternatives = [self.typed(t, schema, hint, path) for t in _declared_types(schema)]
         if len(alternatives) == 1:
             return alternatives[0]
         return self.add_rule(hint, " | ".join(alternatives))
@@ -361,11 +342,11 @@ class _Compiler:
         if "pattern" in schema and (patterned := self.patterned_string(schema, path)):
             return patterned
         fmt = schema.get("format")
+        if fmt is not None:
+            enforced_by = self.by_grammar if fmt in FORMAT_RULES else self.validation_only
+            enforced_by.append(f"{path or '(root)'}: format {fmt}")
         if fmt in FORMAT_RULES:
             return self.add_rule(f"{fmt}-string", f'"\\"" ({FORMAT_RULES[fmt]}) "\\""')
-        if fmt in _GRAMMAR_FORMATS:
-            self._add_format_rules()
-            return self.add_rule(f"{fmt}-string", f'"\\"" {_FORMAT_BODIES[fmt]} "\\""')
         self.rules.setdefault("char", _CHAR)
         low = int(schema.get("minLength", 0))
         high = min(
@@ -393,10 +374,6 @@ class _Compiler:
             if keyword in schema:
                 self.validation_only.append(f"{where}: {keyword} (beside a pattern)")
         return self.add_rule("pattern-string", f'"\\"" {body} "\\""')
-
-    def _add_format_rules(self) -> None:
-        for name, body in (("date", _DATE), ("time", _TIME), ("uuid", _UUID)):
-            self.rules.setdefault(name, body)
 
     def any_value(self) -> str:
         """Any JSON value, with the same bounds as everything else."""
@@ -453,14 +430,19 @@ class _Compiler:
             if keyword in _ANNOTATIONS or keyword in ("$defs", "definitions", "pattern"):
                 continue  # "pattern" is recorded where it is compiled (patterned_string)
             if keyword == "format":
-                target = self.by_grammar if value in _GRAMMAR_FORMATS else self.validation_only
-                target.append(f"{where}: format {value}")
+                if "string" not in _declared_types(schema):  # strings record it in string()
+                    self.validation_only.append(f"{where}: format {value}")
             elif keyword in _GRAMMAR_KEYWORDS or (
                 keyword in _INTEGER_BOUNDS and schema.get("type") == "integer"
             ):
                 self.by_grammar.append(f"{where}: {keyword}")
             else:
                 self.validation_only.append(f"{where}: {keyword}")
+
+
+def _declared_types(schema: dict[str, Any]) -> list[str]:
+    types = schema.get("type") or _infer_types(schema)
+    return [types] if isinstance(types, str) else list(types)
 
 
 def _infer_types(schema: dict[str, Any]) -> list[str]:
