@@ -7,6 +7,7 @@ retrieve anything.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,9 +39,9 @@ class Schema:
         """The draft the schema is checked against, e.g. "Draft202012"."""
         return _draft_name(type(self.validator))
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
-        """The schema as compact JSON, the form the prompt shows the model."""
+        """The schema as compact JSON, the form the prompt shows the model (serialised once)."""
         return json.dumps(self.schema, ensure_ascii=False, separators=(",", ":"))
 
     def errors(self, instance: Any) -> list[jsonschema.ValidationError]:
