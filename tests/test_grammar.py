@@ -223,6 +223,65 @@ CASES: list[tuple[str, dict[str, Any], list[Any], list[Any]]] = [
         ['{"batch":"SAL-24-0917"}', '{"batch":"SAL-24-0917","note":"anything"}'],
         ['{"batch":"sal-24-0917"}', '{"batch":"SAL-24-917"}', '{"batch":"SAL-24-09170"}'],
     ),
+    (
+        "patternProperties and an additionalProperties schema: undeclared keys after declared",
+        {
+            "type": "object",
+            "properties": {"lot": {"type": "string"}},
+            "patternProperties": {"^temp_[0-9]+$": {"type": "number"}},
+            "additionalProperties": {"type": "boolean"},
+            "required": ["lot"],
+        },
+        [
+            '{"lot":"A"}',
+            '{"lot":"A","temp_1":36.6}',
+            '{"lot":"A","temp_1":36.6,"passed":true,"temp_22":-4}',
+        ],
+        ['{"lot":"A","temp_x":1.5}', '{"lot":"A","temp_1":"hot"}', '{"temp_1":1,"lot":"A"}'],
+    ),
+    (
+        "patternProperties alone: only matching keys, all optional",
+        {
+            "type": "object",
+            "patternProperties": {"^[A-Z]{2}$": {"type": "integer"}},
+            "additionalProperties": False,
+        },
+        ["{}", '{"DE":1}', '{"DE":1,"FR":2}'],
+        ['{"de":1}', '{"DE":"1"}', '{"DEU":1}'],
+    ),
+    (
+        "an object naming no property is a free map; one naming some writes only those",
+        {
+            "type": "object",
+            "properties": {"meta": {"type": "object"}, "id": {"type": "string"}},
+        },
+        ['{"meta":{"any":[1,{"x":null}]},"id":"7"}', '{"meta":{}}', "{}"],
+        ['{"id":"7","extra":1}', '{"meta":{"a":1},"id":"7","more":true}'],
+    ),
+    (
+        "a subschema without type takes the type its keywords imply",
+        {
+            "type": "object",
+            "properties": {"code": {"minLength": 2}, "n": {"minimum": 1}},
+        },
+        ['{"code":"AB"}', '{"n":3}', '{"n":2.5}'],
+        ['{"code":12}', '{"n":"3"}', '{"code":"A"}'],
+    ),
+]
+
+PERMISSIVE_CASES: list[tuple[str, dict[str, Any], list[Any], list[Any]]] = [
+    (
+        "permissive: undeclared properties where additionalProperties is absent or true",
+        {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
+        ['{"a":1}', '{"a":1,"b":"x","c":[true]}'],
+        ['{"b":"x"}', '{"a":"1"}'],
+    ),
+    (
+        "permissive: a subschema without type admits every type, each with its own keywords",
+        {"type": "object", "properties": {"code": {"minLength": 2}}, "required": ["code"]},
+        ['{"code":"AB"}', '{"code":12}', '{"code":null}', '{"code":[1]}'],
+        ['{"code":"A"}'],
+    ),
 ]
 
 
@@ -232,6 +291,18 @@ def test_grammar_admits_valid_and_refuses_invalid(
 ) -> None:
     engine = extractor.engine
     gbnf = compile_schema(schema).gbnf(think=False)
+    assert [t for t in valid if not engine.grammar_accepts(gbnf, t)] == []
+    assert [t for t in invalid if engine.grammar_accepts(gbnf, t)] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "schema", "valid", "invalid"), PERMISSIVE_CASES, ids=[c[0] for c in PERMISSIVE_CASES]
+)
+def test_permissive_grammar_admits_what_json_schema_admits(
+    extractor: Extractor, name: str, schema: dict[str, Any], valid: list[str], invalid: list[str]
+) -> None:
+    engine = extractor.engine
+    gbnf = compile_schema(schema, GrammarLimits(permissive=True)).gbnf(think=False)
     assert [t for t in valid if not engine.grammar_accepts(gbnf, t)] == []
     assert [t for t in invalid if engine.grammar_accepts(gbnf, t)] == []
 

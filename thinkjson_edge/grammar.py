@@ -8,8 +8,16 @@ Design choices, each against a failure seen with small models:
 * Strings are always valid JSON: no raw control characters, only JSON escapes.
 * Properties come in the schema's declared order; optional ones may be left
   out where they stand.
-* Only the properties the schema names are written, even when
-  ``additionalProperties`` allows more: extraction fills the fields asked for.
+* Undeclared properties come after the declared ones, and only where the
+  schema asks for them: ``patternProperties``, or ``additionalProperties``
+  given as a schema. An absent or ``true`` ``additionalProperties`` writes
+  nothing more: extraction fills the fields asked for.
+* A subschema without ``type`` takes the type its keywords imply
+  (``minLength`` a string, ``properties`` an object, ...).
+
+``GrammarLimits.permissive`` lifts the last two choices, so that the grammar
+admits every instance the schema admits as far as a grammar can; that is how
+the compiler is measured against instances written by people.
 * Keywords the grammar does not express are listed in
   ``CompiledGrammar.validation_only`` and enforced after generation by the
   validator; nothing is dropped silently.
@@ -42,6 +50,7 @@ _GRAMMAR_KEYWORDS = frozenset(
         "properties",
         "required",
         "additionalProperties",
+        "patternProperties",
         "items",
         "prefixItems",
         "minItems",
@@ -70,6 +79,7 @@ _ANNOTATIONS = frozenset(
     }
 )
 _RESERVED_NAMES = frozenset({"root", "think", "json"})
+_ALL_TYPES = ("object", "array", "string", "number", "boolean", "null")
 _INTEGER_BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 
 _CHAR = r'[^"\\\x00-\x1F\x7F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
@@ -86,9 +96,12 @@ _THINK_RULE = r'"<think>\n" [^<]* "</think>\n"'
 class GrammarLimits:
     """Bounds the grammar puts on values the schema leaves unbounded."""
 
-    max_string_length: int = 256
-    max_array_items: int = 32
-    max_object_entries: int = 16
+    max_string_length: int = 1024
+    max_array_items: int = 128
+    max_object_entries: int = 64
+    # Admit undeclared properties where additionalProperties is absent or true, and
+    # every type where a subschema names none (JSON Schema's own reading).
+    permissive: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,7 +223,8 @@ class _Compiler:
         if "enum" in schema:
             return self.add_rule(hint, " | ".join(json_literal(v) for v in schema["enum"]))
 
-        alternatives = [self.typed(t, schema, hint, path) for t in _declared_types(schema)]
+        types = _declared_types(schema, infer=not self.limits.permissive)
+        alternatives = [self.typed(t, schema, hint, path) for t in types]
         if len(alternatives) == 1:
             return alternatives[0]
         return self.add_rule(hint, " | ".join(alternatives))
@@ -239,16 +253,6 @@ class _Compiler:
         for name in schema.get("required") or []:
             if name not in properties:  # required but only allowed by additionalProperties
                 properties[name] = extra if isinstance(extra, dict) else {}
-        if not properties:
-            if extra is False:
-                return '"{" ws "}"'
-            value = self.visit(
-                extra if isinstance(extra, dict) else {},
-                f"{hint}-value",
-                f"{path}/additionalProperties",
-            )
-            return self.open_object(value, hint)
-
         pairs = []
         for name, subschema in properties.items():
             value = self.visit(subschema, f"{hint}-{name}", f"{path}/properties/{name}")
@@ -258,11 +262,56 @@ class _Compiler:
                     name in required,
                 )
             )
-        return self.add_rule(hint, f'"{{" ws {self.property_sequence(pairs, hint)} "}}"')
+        declared, may_be_empty = self.property_sequence(pairs, hint)
+        entry = self.undeclared_entry(schema, hint, path)
+        limit = self.limits.max_object_entries
+        if entry is None and not declared:
+            return '"{" ws "}"'
+        if entry is None:
+            body = " | ".join(declared)
+            if may_be_empty:
+                body = f"({body})?"
+            elif len(declared) > 1:
+                body = f"({body})"
+        else:
+            # Undeclared entries follow the declared ones; with nothing declared written
+            # (all optional), the first of them opens the object.
+            more = self.add_rule(f"{hint}-more", self.repeat_tail(entry, 0, limit))
+            alternatives = [f"{d} {more}" for d in declared]
+            if may_be_empty:
+                alternatives.append(f"{entry} {self.repeat_tail(entry, 0, limit - 1)}".strip())
+            body = " | ".join(alternatives)
+            body = f"({body})" + ("?" if may_be_empty else "")
+        return self.add_rule(hint, f'"{{" ws {body} "}}"')
 
-    def property_sequence(self, pairs: list[tuple[str, bool]], hint: str) -> str:
+    def undeclared_entry(self, schema: dict[str, Any], hint: str, path: str) -> str | None:
+        """The rule for one property the schema does not name, or None when none is written."""
+        entries = []
+        for pattern, subschema in (schema.get("patternProperties") or {}).items():
+            where = f"{path}/patternProperties/{pattern}"
+            try:
+                key = pattern_to_gbnf(pattern, max_repeat=self.limits.max_string_length)
+            except UnsupportedPattern:
+                self.validation_only.append(f"{where}: pattern of the key")
+                key = f"char{{0,{self.limits.max_string_length}}}"
+            self.rules.setdefault("char", _CHAR)
+            value = self.visit(subschema, f"{hint}-pattern-value", where)
+            entries.append(f'"\\"" {key} "\\"" ":" ws {value}')
+        extra = schema.get("additionalProperties", True)
+        explicit = isinstance(extra, dict) and extra != {}
+        # An object that names no property at all says nothing of its contents: a free map.
+        unnamed = not schema.get("properties") and not entries
+        if explicit or (extra in (True, {}) and (self.limits.permissive or unnamed)):
+            value = self.visit(extra, f"{hint}-value", f"{path}/additionalProperties")
+            entries.append(f'{self.string({})} ":" ws {value}')
+        if not entries:
+            return None
+        return self.add_rule(f"{hint}-entry", " | ".join(entries))
+
+    def property_sequence(self, pairs: list[tuple[str, bool]], hint: str) -> tuple[list[str], bool]:
         """Properties in declared order, optional ones skippable in place, commas right.
 
+        Returns the non-empty alternatives and whether writing nothing is allowed.
         ``rest[i]`` is what may follow once something has been written: each
         later property with its leading comma. The sequence starts at the first
         property actually written, which is any optional one before the first
@@ -278,20 +327,8 @@ class _Compiler:
         for i, (kv, is_required) in enumerate(pairs):
             starts.append(f"{kv} {rest[i + 1]}".strip())
             if is_required:
-                break
-        else:
-            starts.append("")  # every property optional: the empty object is allowed
-        alternatives = [s for s in starts if s]
-        body = " | ".join(alternatives)
-        if "" in starts:
-            return f"({body})?"
-        return f"({body})" if len(alternatives) > 1 else body
-
-    def open_object(self, value: str, hint: str) -> str:
-        entry = self.add_rule(f"{hint}-entry", f'{self.string({})} ":" ws {value}')
-        return self.add_rule(
-            hint, f'"{{" ws {self.repeat(entry, 0, self.limits.max_object_entries)} "}}"'
-        )
+                return starts, False
+        return starts, True  # every property optional: the empty object is allowed
 
     def array(self, schema: dict[str, Any], hint: str, path: str) -> str:
         prefix = schema.get("prefixItems") or []
@@ -323,10 +360,14 @@ class _Compiler:
         """``low``..``high`` comma-separated repetitions of ``item``."""
         if high == 0:
             return ""
-        tail_low, tail_high = max(low - 1, 0), high - 1
-        tail = f' ("," ws {item}){{{tail_low},{tail_high}}}' if tail_high else ""
-        sequence = f"{item}{tail}"
+        tail = self.repeat_tail(item, max(low - 1, 0), high - 1)
+        sequence = f"{item} {tail}".strip()
         return sequence if low > 0 else f"({sequence})?"
+
+    @staticmethod
+    def repeat_tail(item: str, low: int, high: int) -> str:
+        """``low``..``high`` repetitions of ``item``, each after a comma."""
+        return f'("," ws {item}){{{low},{high}}}' if high > 0 else ""
 
     def integer(self, schema: dict[str, Any], path: str) -> str:
         low, high = inclusive_integer_bounds(schema)
@@ -440,13 +481,13 @@ class _Compiler:
                 self.validation_only.append(f"{where}: {keyword}")
 
 
-def _declared_types(schema: dict[str, Any]) -> list[str]:
-    types = schema.get("type") or _infer_types(schema)
+def _declared_types(schema: dict[str, Any], *, infer: bool = True) -> list[str]:
+    types = schema.get("type") or (_infer_types(schema) if infer else list(_ALL_TYPES))
     return [types] if isinstance(types, str) else list(types)
 
 
 def _infer_types(schema: dict[str, Any]) -> list[str]:
-    if {"properties", "required", "additionalProperties"} & schema.keys():
+    if {"properties", "required", "additionalProperties", "patternProperties"} & schema.keys():
         return ["object"]
     if {"items", "prefixItems", "minItems", "maxItems"} & schema.keys():
         return ["array"]
@@ -454,7 +495,7 @@ def _infer_types(schema: dict[str, Any]) -> list[str]:
         return ["string"]
     if {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"} & schema.keys():
         return ["number"]
-    return ["object", "array", "string", "number", "boolean", "null"]
+    return list(_ALL_TYPES)
 
 
 def merge_schemas(base: Any, extra: Any) -> Any:
