@@ -91,3 +91,15 @@ def test_missing_required_property_is_a_root_finding() -> None:
     findings = schema_findings(load_schema(SCHEMA_DOC), {})
     assert [(f.path, f.message) for f in findings] == [("", "'company' is a required property")]
     assert findings[0].describe() == "(root): 'company' is a required property"
+
+
+def test_a_key_written_twice_is_a_schema_finding() -> None:
+    from thinkjson_edge.extract import duplicate_key_findings
+
+    findings = duplicate_key_findings('{"a":1,"b":{"x":1,"x":2},"a":3}')
+    assert sorted(f.message for f in findings) == [
+        "the key 'a' is written twice",
+        "the key 'x' is written twice",
+    ]
+    assert {f.kind for f in findings} == {"schema"}
+    assert duplicate_key_findings('{"a":1,"b":{"a":2}}') == []

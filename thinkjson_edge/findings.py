@@ -20,6 +20,9 @@ from thinkjson_edge.schema import Schema, resolve_local_ref
 SCHEMA = "schema"
 NOT_GROUNDED = "not-grounded"
 INCOMPLETE = "incomplete"
+# Chunks of a long document gave different values, each found in the document, for one path.
+# Not a schema error: the merged object keeps the first and the report shows the others.
+CONFLICT = "conflict"
 
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
 
@@ -62,6 +65,20 @@ def ground_values(schema: Schema, instance: Any, document: NormalisedText) -> li
     ]
 
 
+def shift_grounding(grounded: list[GroundedValue], offset: int) -> list[GroundedValue]:
+    """Grounding made in a part of the document, at offsets in the whole (``offset``: its start)."""
+    return [
+        GroundedValue(
+            item.path,
+            item.value,
+            Span(item.span.start + offset, item.span.end + offset, item.span.match)
+            if item.span
+            else None,
+        )
+        for item in grounded
+    ]
+
+
 def grounding_findings(grounded: list[GroundedValue]) -> list[Finding]:
     return [
         Finding(NOT_GROUNDED, item.path, f"{item.value!r} does not occur in the document")
@@ -94,6 +111,11 @@ def _walk(instance: Any, schema: Any, root: dict[str, Any], path: str) -> Iterat
             yield from _walk(
                 value, subschema if isinstance(subschema, dict) else {}, root, f"{path}/{index}"
             )
+
+
+def effective_schema(schema: Any, instance: Any, root: dict[str, Any]) -> dict[str, Any]:
+    """The schema that applies to ``instance`` (see ``_effective_schema``)."""
+    return _effective_schema(schema, instance, root)
 
 
 def _effective_schema(schema: Any, instance: Any, root: dict[str, Any]) -> dict[str, Any]:

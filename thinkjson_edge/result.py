@@ -17,7 +17,9 @@ class Generation:
     text: str
     reasoning: str | None
     json_text: str
-    stop_reason: str  # "complete", "closed-at-budget", "closed-on-repetition" or "truncated"
+    # "complete", "closed-at-budget", "closed-on-repetition" or "truncated"; "merged" for the
+    # object merged from the chunks of a long document (its counts are the chunks' sums).
+    stop_reason: str
     think_stop_reason: str | None  # "model", "budget" or "repetition"; None without reasoning
     prompt_tokens: int
     cached_prompt_tokens: int
@@ -61,6 +63,35 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class ChunkResult:
+    """The extraction from one chunk of a long document: ``document[start:end]``."""
+
+    number: int  # from 1, in document order
+    start: int
+    end: int
+    tokens: int
+    attempts: list[Attempt]  # their grounding offsets are in the whole document
+    chosen_attempt: int
+    correction_skipped: bool = False  # attempt 2 was due, but its prompt would not fit
+
+    @property
+    def chosen(self) -> Attempt:
+        return self.attempts[self.chosen_attempt - 1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "start": self.start,
+            "end": self.end,
+            "tokens": self.tokens,
+            "chosen_attempt": self.chosen_attempt,
+            "correction_skipped": self.correction_skipped,
+            "value": self.chosen.value,
+            "attempts": [_attempt_dict(a) for a in self.attempts],
+        }
+
+
+@dataclass(frozen=True)
 class ExtractionResult:
     """The chosen object, whether it is valid, and every attempt that led to it."""
 
@@ -74,6 +105,11 @@ class ExtractionResult:
     load_seconds: float
     total_seconds: float
     validation_only: list[str] = field(default_factory=list)
+    # A long document is extracted chunk by chunk; ``attempts`` then holds one attempt, the
+    # merged object, and ``chunk_results`` the extraction from each chunk.
+    chunks: int = 1
+    chunk_results: list[ChunkResult] = field(default_factory=list)
+    correction_skipped: bool = False  # attempt 2 was due, but its prompt would not fit
 
     @property
     def chosen(self) -> Attempt:
@@ -95,6 +131,13 @@ class ExtractionResult:
             "validation_only_keywords": self.validation_only,
             "timings": {"load_seconds": self.load_seconds, "total_seconds": self.total_seconds},
             "attempts": [_attempt_dict(a) for a in self.attempts],
+            "correction_skipped": self.correction_skipped,
+            "chunks": self.chunks,
+            **(
+                {"chunk_results": [chunk.to_dict() for chunk in self.chunk_results]}
+                if self.chunk_results
+                else {}
+            ),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
