@@ -172,10 +172,15 @@ class Engine:
         The text's tokens are fed through a fresh grammar sampler one by one; the text is
         accepted when every token is allowed and the grammar may end after the last one.
         No model evaluation happens, so this is fast enough for measuring a compiler.
+        A text the model's vocabulary cannot spell (a byte no token writes) is not accepted:
+        the model could never write it.
         """
+        tokens = self.encode_plain(text)
+        if b"".join(self._pieces[t] for t in tokens) != text.encode("utf-8"):
+            return False
         sampler = self.new_grammar(grammar)
         try:
-            for token in self.encode_plain(text):
+            for token in tokens:
                 if not sampler.allows(token):
                     return False
                 sampler.accept(token)

@@ -82,9 +82,11 @@ _RESERVED_NAMES = frozenset({"root", "think", "json"})
 _ALL_TYPES = ("object", "array", "string", "number", "boolean", "null")
 _INTEGER_BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 
-_CHAR = r'[^"\\\x00-\x1F\x7F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
+_CHAR = r'[^"\\\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
 _INTEGER = r'"-"? ("0" | [1-9] [0-9]{0,17})'
-_NUMBER = r'"-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,3})?'
+# A double's shortest form has up to 17 significant digits, and Python writes plain
+# decimals down to 1e-4: up to 21 digits after the point.
+_NUMBER = r'"-"? ("0" | [1-9] [0-9]{0,17}) ("." [0-9]{1,21})? ([eE] [-+]? [0-9]{1,3})?'
 # The reasoning block of the ThinkJSON format. "<" cannot appear inside it, so
 # the only way out is the closing tag.
 THINK_OPEN = "<think>\n"
@@ -209,14 +211,17 @@ class _Compiler:
         for keyword in ("anyOf", "oneOf"):
             if keyword in schema:
                 base = {k: v for k, v in schema.items() if k != keyword}
-                branches = [
-                    self.visit(
-                        merge_schemas(base, self.dereference(branch, path)),
-                        f"{hint}-{i}",
-                        f"{path}/{keyword}/{i}",
-                    )
+                merged = [
+                    (i, merge_schemas(base, self.dereference(branch, path)))
                     for i, branch in enumerate(schema[keyword])
                 ]
+                branches = [
+                    self.visit(branch, f"{hint}-{i}", f"{path}/{keyword}/{i}")
+                    for i, branch in merged
+                    if branch is not False  # a branch nothing matches adds nothing
+                ]
+                if not branches:
+                    raise SchemaError(f"no branch of {keyword} at {path or '(root)'} can match")
                 return self.add_rule(hint, " | ".join(branches))
         if "const" in schema:
             return json_literal(schema["const"])
@@ -473,6 +478,9 @@ class _Compiler:
             if keyword == "format":
                 if "string" not in _declared_types(schema):  # strings record it in string()
                     self.validation_only.append(f"{where}: format {value}")
+            elif keyword == "oneOf":
+                self.by_grammar.append(f"{where}: oneOf (each branch)")
+                self.validation_only.append(f"{where}: oneOf (exactly one branch)")
             elif keyword in _GRAMMAR_KEYWORDS or (
                 keyword in _INTEGER_BOUNDS and schema.get("type") == "integer"
             ):
@@ -500,6 +508,8 @@ def _infer_types(schema: dict[str, Any]) -> list[str]:
 
 def merge_schemas(base: Any, extra: Any) -> Any:
     """Combine two schemas that must both hold (``allOf``), for the grammar's purposes."""
+    if base is False or extra is False:
+        return False  # nothing matches both
     if base is True or base == {}:
         return extra
     if extra is True or extra == {}:

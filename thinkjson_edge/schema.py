@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import jsonschema
 import referencing
@@ -122,11 +123,18 @@ def iter_references(node: Any) -> Iterator[str]:
 
 
 def resolve_local_ref(root: Any, ref: str) -> Any:
-    """The subschema a local reference (a ``#/...`` JSON pointer) names, or SchemaError."""
+    """The subschema a local reference names, or SchemaError.
+
+    A reference is a JSON pointer (``#/$defs/item``, percent-encoded as URI fragments are)
+    or a plain-name fragment (``#item``) naming a ``$anchor`` (or a draft-7 ``$id: "#item"``).
+    """
     if not ref.startswith("#"):
         raise SchemaError(f"reference {ref!r} is not local to the schema")
+    fragment = unquote(ref[1:])
+    if fragment and not fragment.startswith("/"):
+        return _find_anchor(root, fragment, ref)
     node: Any = root
-    for part in ref[1:].split("/")[1:]:
+    for part in fragment.split("/")[1:]:
         part = part.replace("~1", "/").replace("~0", "~")
         if isinstance(node, dict) and part in node:
             node = node[part]
@@ -135,6 +143,20 @@ def resolve_local_ref(root: Any, ref: str) -> Any:
         else:
             raise SchemaError(f"reference {ref!r} names nothing in the schema")
     return node
+
+
+def _find_anchor(root: Any, name: str, ref: str) -> Any:
+    """The subschema carrying ``$anchor: name`` (or ``$id: "#name"``), searched depth first."""
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if node.get("$anchor") == name or node.get("$id") == f"#{name}":
+                return node
+            pending.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            pending.extend(reversed(node))
+    raise SchemaError(f"reference {ref!r} names no $anchor in the schema")
 
 
 def _refuse_remote_references(document: dict[str, Any], source: str) -> None:
