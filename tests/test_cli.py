@@ -204,3 +204,17 @@ def test_unwritable_out_exits_7_before_any_work(tmp_path: Path, document: Path, 
     assert result.exit_code == EXIT_WRITE, result.output
     assert "cannot be written" in result.stderr
     assert "model" not in result.stderr  # failed before loading anything
+
+
+def test_an_atomic_write_makes_an_ordinary_file(tmp_path: Path) -> None:
+    import os
+
+    from thinkjson_edge.cli import write_atomically
+
+    target = tmp_path / "out" / "result.json"
+    write_atomically(target, "{}\n")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.read_text() == "{}\n"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in target.parent.iterdir()] == ["result.json"]  # no temp file left
