@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,3 +28,19 @@ def write_json(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def hf_default_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded default model as a trainable Hugging Face folder, converted once (~30 s).
+
+    Needs the ``train`` extra (torch, transformers, gguf); the tests using it skip without.
+    """
+    os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # before torch loads: see convert.native_log
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from thinkjson_edge.convert.to_hf import gguf_to_hf
+
+    from thinkjson_edge.models import choose_model
+
+    return gguf_to_hf(choose_model("default").path, tmp_path_factory.mktemp("hf-default"))
