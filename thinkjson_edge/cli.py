@@ -199,6 +199,7 @@ def write_atomically(path: Path, text: str) -> None:
     except OSError as exc:
         raise OutputWriteError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
     try:
+        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600; a result is an ordinary file
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
@@ -212,6 +213,12 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class _Diagnostics:
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
@@ -222,9 +229,19 @@ class _Diagnostics:
 
 
 def _register_commands() -> None:
+    from thinkjson_edge.batch_cli import batch
+    from thinkjson_edge.convert_cli import convert
+    from thinkjson_edge.eval_cli import eval_command
+    from thinkjson_edge.models_cli import models
     from thinkjson_edge.schema_cli import schema
+    from thinkjson_edge.train_cli import train
 
     main.add_command(schema)
+    main.add_command(eval_command)
+    main.add_command(batch)
+    main.add_command(convert)
+    main.add_command(models)
+    main.add_command(train)
 
 
 _register_commands()

@@ -1,0 +1,1 @@
+"""Packaged training configs (YAML), loaded by name: ``--config cpu-smoke``."""

@@ -1,0 +1,96 @@
+"""ThinkJSON stage 2: SFT on reasoning traces (TRL ``SFTTrainer``, LoRA or full).
+
+Each example is a prompt (the runtime's first prompt, rendered, forced
+``<think>\\n`` included) and a completion: the reasoning, ``</think>``, and the
+gold JSON, as the runtime's grammar shapes the output, then the end-of-turn
+token. Loss is on the completion only. Traces come from the synthetic generator,
+a teacher (``train data --teacher``), or the published reasoning dataset's layout
+(``data.source``: a file with a ``reasoning`` column); an example without reasoning
+is trained on the JSON alone after an empty reasoning block.
+
+Examples longer than ``sft.max_length`` tokens are dropped (and counted): cutting
+one would teach the model to stop in the middle of the JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from thinkjson_edge.train.base_model import load_policy, trainable_snapshot
+from thinkjson_edge.train.config import TrainConfig
+from thinkjson_edge.train.data import Example
+from thinkjson_edge.train.logs import MetricsLog, trainer_callback
+from thinkjson_edge.train.prompting import first_prompt
+from thinkjson_edge.train.sources import fitting, load_split
+from thinkjson_edge.train.stage import StageResult, finish_stage, trainer_arguments
+from thinkjson_edge.train.traces import completion_text
+
+from thinkjson_edge.grammar import THINK_OPEN
+
+STAGE = "sft"
+
+
+def sft_rows(examples: list[Example], tokenizer: Any, *, think: bool) -> list[dict[str, str]]:
+    """Prompt / completion rows; the completion is what follows the prompt (forced tag excluded)."""
+    rows = []
+    for example in examples:
+        output = completion_text(example.reasoning, example.gold, think=think)
+        rows.append(
+            {
+                "prompt": first_prompt(tokenizer, example, think=think),
+                "completion": output.removeprefix(THINK_OPEN) if think else output,
+            }
+        )
+    return rows
+
+
+def _fits(row: dict[str, str], tokenizer: Any, max_length: int) -> bool:
+    text = row["prompt"] + row["completion"] + (tokenizer.eos_token or "")
+    return len(tokenizer(text).input_ids) <= max_length
+
+
+def run_sft(config: TrainConfig, say: Callable[[str], None] = print) -> StageResult:
+    """Train with SFT as the config says; returns where the results are."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    settings = config.sft
+    policy = load_policy(config, settings.init_from)
+    fitted = fitting(load_split(config).train, policy.tokenizer, config)
+    rows = sft_rows(fitted.examples, policy.tokenizer, think=config.think)
+    kept = [row for row in rows if _fits(row, policy.tokenizer, settings.max_length)]
+    if not kept:
+        raise ValueError(f"no example fits sft.max_length ({settings.max_length} tokens); raise it")
+    dropped = fitted.dropped + len(rows) - len(kept)
+    say(f"sft: {len(kept)} examples ({dropped} too long), {settings.max_steps} steps")
+    args = SFTConfig(
+        **trainer_arguments(config, STAGE),
+        max_steps=settings.max_steps,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        max_length=settings.max_length,
+        completion_only_loss=True,
+        packing=False,
+    )
+    log = MetricsLog(config.stage_dir(STAGE), tensorboard=config.tensorboard)
+    trainer = SFTTrainer(
+        model=policy.model,
+        args=args,
+        train_dataset=Dataset.from_list(kept),
+        processing_class=policy.tokenizer,
+        callbacks=[trainer_callback(log)],
+    )
+    before = trainable_snapshot(policy.model)
+    trainer.train()
+    policy.model = trainer.model
+    return finish_stage(
+        policy,
+        config,
+        STAGE,
+        log,
+        before,
+        {"examples": len(kept), "dropped_too_long": dropped},
+        main_process=trainer.is_world_process_zero(),
+    )

@@ -1,0 +1,63 @@
+"""The examples a config trains and evaluates on: synthetic, or read from a local file.
+
+A file source gives its first ``train_examples`` rows for training and the next
+``heldout_examples`` for evaluation; a synthetic source draws held-out examples
+from a seed no training run uses. Examples whose first prompt is longer than
+``data.max_prompt_tokens`` are dropped (and counted), never cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from thinkjson_edge.train.config import TrainConfig
+from thinkjson_edge.train.data import Example, GeneratorOptions, Split, train_and_heldout
+from thinkjson_edge.train.datasets_io import read_examples
+from thinkjson_edge.train.prompting import first_prompt
+
+
+def generator_options(config: TrainConfig) -> GeneratorOptions:
+    data = config.data
+    defaults = GeneratorOptions()
+    return GeneratorOptions(
+        seed=data.seed,
+        domains=tuple(data.domains) if data.domains else defaults.domains,
+        layouts=tuple(data.layouts) if data.layouts else defaults.layouts,
+        max_fields=data.max_fields,
+        max_items=data.max_items,
+    )
+
+
+def load_split(config: TrainConfig) -> Split:
+    """Training and held-out examples of the config (unfiltered)."""
+    data = config.data
+    if data.source == "synthetic":
+        return train_and_heldout(
+            data.train_examples, data.heldout_examples, generator_options(config)
+        )
+    rows = read_examples(Path(data.source), limit=data.train_examples + data.heldout_examples)
+    return Split(rows[: data.train_examples], rows[data.train_examples :])
+
+
+@dataclass
+class Fitted:
+    examples: list[Example]
+    dropped: int
+
+
+def fitting(examples: list[Example], tokenizer: Any, config: TrainConfig) -> Fitted:
+    """The examples whose first prompt fits ``data.max_prompt_tokens``."""
+    kept = [
+        example
+        for example in examples
+        if len(tokenizer(first_prompt(tokenizer, example, think=config.think)).input_ids)
+        <= config.data.max_prompt_tokens
+    ]
+    if not kept:
+        raise ValueError(
+            f"no example's prompt fits data.max_prompt_tokens ({config.data.max_prompt_tokens}); "
+            "raise it or use shorter documents"
+        )
+    return Fitted(kept, len(examples) - len(kept))
