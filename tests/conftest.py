@@ -12,6 +12,10 @@ import pytest
 
 from thinkjson_edge import Extractor
 
+# Whichever test first loads torch or llama.cpp, bound OpenMP's spinning before it does,
+# as the runtime and train/ do: spinning threads of one library starve the other's.
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+
 
 @pytest.fixture(scope="session")
 def extractor() -> Iterator[Extractor]:

@@ -60,7 +60,6 @@ def test_bad_schemas_exit_3(tmp_path: Path, document: Path, schema_text: str, me
         (b"", "is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "PNG image"),
         (b"\x00\x10\x00binary", "binary file"),
-        ("Lot n\u00b0 42, r\u00e9sultat conforme".encode("latin-1"), "not valid UTF-8"),
     ],
 )
 def test_bad_documents_exit_4(
@@ -166,12 +165,15 @@ def test_output_failing_validation_is_written_and_flagged(
 
 
 @pytest.mark.model
-def test_document_longer_than_the_context_exits_4(tmp_path: Path, write_json) -> None:
+def test_document_needing_too_many_chunks_exits_4(tmp_path: Path, write_json) -> None:
+    """Longer than the context is fine (chunks); longer than 64 chunks is refused up front."""
     path = tmp_path / "long.txt"
-    path.write_text("Batch BR-7731 line item, quantity 12, released.\n" * 3000, encoding="utf-8")
+    path.write_text("Batch BR-7731 line item, quantity 12, released.\n" * 40_000, encoding="utf-8")
     result = run(path, "--schema", write_json("s.json", GOOD_SCHEMA), "--device", "cpu")
     assert result.exit_code == EXIT_INPUT, result.output
+    assert "more than 64 chunks" in result.stderr
     assert "the model's context holds 8192" in result.stderr
+    assert "attempt 1" not in result.stderr  # refused before any generation
 
 
 def test_gpu_device_without_gpu_build_exits_5(document: Path, write_json) -> None:
