@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from thinkjson_edge.cli_options import model_options, reasoning_options, sampling_options
 from thinkjson_edge.errors import ThinkJsonError
 from thinkjson_edge.exit_codes import (
     EXIT_INPUT,
@@ -71,43 +72,9 @@ _PROBLEMS_SHOWN = 10  # in the summary on stderr; --json and the database have t
 )
 @click.option("--retry-failed", is_flag=True, help="Process failed and invalid files again.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@click.option(
-    "--model", "-m", help="GGUF path or model name [env THINKJSON_MODEL; default: smollm2-135m]."
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda", "metal"]),
-    default="auto",
-    show_default=True,
-    help="Where llama.cpp runs the model.",
-)
-@click.option(
-    "--think/--no-think",
-    default=True,
-    show_default=True,
-    help="Let the model reason in <think>...</think> before the JSON.",
-)
-@click.option(
-    "--max-think-tokens",
-    type=click.IntRange(min=0),
-    default=256,
-    show_default=True,
-    help="Token budget of the reasoning block.",
-)
-@click.option(
-    "--self-correct/--no-self-correct",
-    default=True,
-    show_default=True,
-    help="Run a second, correcting attempt when the first has findings.",
-)
-@click.option(
-    "--temperature",
-    type=click.FloatRange(min=0.0),
-    default=0.0,
-    show_default=True,
-    help="Sampling temperature; 0 is greedy.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed when sampling.")
+@model_options
+@reasoning_options
+@sampling_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
 def batch(
     in_dir: Path,

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from thinkjson_edge import __version__
+from thinkjson_edge.cli_options import model_options, reasoning_options, sampling_options
 from thinkjson_edge.errors import OutputWriteError, ThinkJsonError
 from thinkjson_edge.exit_codes import (
     EXIT_INTERRUPTED,
@@ -46,43 +47,9 @@ def main() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the object here (atomically) instead of stdout.",
 )
-@click.option(
-    "--model", "-m", help="GGUF path or model name [env THINKJSON_MODEL; default: smollm2-135m]."
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda", "metal"]),
-    default="auto",
-    show_default=True,
-    help="Where llama.cpp runs the model.",
-)
-@click.option(
-    "--think/--no-think",
-    default=True,
-    show_default=True,
-    help="Let the model reason in <think>...</think> before the JSON.",
-)
-@click.option(
-    "--max-think-tokens",
-    type=click.IntRange(min=0),
-    default=256,
-    show_default=True,
-    help="Token budget of the reasoning block.",
-)
-@click.option(
-    "--self-correct/--no-self-correct",
-    default=True,
-    show_default=True,
-    help="Run a second, correcting attempt when the first has findings.",
-)
-@click.option(
-    "--temperature",
-    type=click.FloatRange(min=0.0),
-    default=0.0,
-    show_default=True,
-    help="Sampling temperature; 0 is greedy.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed when sampling.")
+@model_options
+@reasoning_options
+@sampling_options
 @click.option(
     "--report",
     is_flag=True,

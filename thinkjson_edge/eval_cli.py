@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from thinkjson_edge.cli_options import model_options, reasoning_options
 from thinkjson_edge.errors import ThinkJsonError
 from thinkjson_edge.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE, fail
 
@@ -22,30 +23,8 @@ from thinkjson_edge.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE, fail
     type=click.Path(path_type=Path, file_okay=False),
     help="Report folder [default: ./eval-DATA-MODEL-think|nothink-sc|nosc].",
 )
-@click.option(
-    "--model", "-m", help="GGUF path or model name [env THINKJSON_MODEL; default: smollm2-135m]."
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda", "metal"]),
-    default="auto",
-    show_default=True,
-    help="Where llama.cpp runs the model.",
-)
-@click.option("--think/--no-think", default=True, show_default=True, help="Reasoning block.")
-@click.option(
-    "--max-think-tokens",
-    type=click.IntRange(min=0),
-    default=256,
-    show_default=True,
-    help="Token budget of the reasoning block.",
-)
-@click.option(
-    "--self-correct/--no-self-correct",
-    default=True,
-    show_default=True,
-    help="Second, correcting attempt when the first has findings.",
-)
+@model_options
+@reasoning_options
 @click.option(
     "--limit", type=click.IntRange(min=1), help="Evaluate only the first N documents (by name)."
 )

@@ -1,0 +1,67 @@
+"""Command-line options that several commands share, declared once.
+
+Each function is a decorator adding a group of click options; the parameter names are the
+same in every command, so each command passes them on to ``ExtractOptions`` alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+Command = TypeVar("Command", bound=Callable[..., object])
+
+
+def model_options(command: Command) -> Command:
+    """--model and --device: which model, and where llama.cpp runs it."""
+    command = click.option(
+        "--device",
+        type=click.Choice(["auto", "cpu", "cuda", "metal"]),
+        default="auto",
+        show_default=True,
+        help="Where llama.cpp runs the model.",
+    )(command)
+    return click.option(
+        "--model",
+        "-m",
+        help="GGUF path or model name [env THINKJSON_MODEL; default: smollm2-135m].",
+    )(command)
+
+
+def reasoning_options(command: Command) -> Command:
+    """--think, --max-think-tokens and --self-correct: the shape of one extraction."""
+    command = click.option(
+        "--self-correct/--no-self-correct",
+        default=True,
+        show_default=True,
+        help="Run a second, correcting attempt when the first has findings.",
+    )(command)
+    command = click.option(
+        "--max-think-tokens",
+        type=click.IntRange(min=0),
+        default=256,
+        show_default=True,
+        help="Token budget of the reasoning block.",
+    )(command)
+    return click.option(
+        "--think/--no-think",
+        default=True,
+        show_default=True,
+        help="Let the model reason in <think>...</think> before the JSON.",
+    )(command)
+
+
+def sampling_options(command: Command) -> Command:
+    """--temperature and --seed."""
+    command = click.option(
+        "--seed", type=int, default=0, show_default=True, help="Seed when sampling."
+    )(command)
+    return click.option(
+        "--temperature",
+        type=click.FloatRange(min=0.0),
+        default=0.0,
+        show_default=True,
+        help="Sampling temperature; 0 is greedy.",
+    )(command)
