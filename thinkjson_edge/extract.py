@@ -31,6 +31,7 @@ from thinkjson_edge.findings import (
     INCOMPLETE,
     SCHEMA,
     Finding,
+    GroundedValue,
     ground_values,
     grounding_findings,
     schema_findings,
@@ -302,16 +303,35 @@ class Extractor:
             think=options.think,
             limits=options.decode_limits(),
         )
-        value, problem = _parse_object(generation)
-        if value is None:
-            return Attempt(number, generation, None, [problem] if problem else [], [])
-        grounded = ground_values(schema, value, located)
-        findings = (
-            duplicate_key_findings(generation.json_text)
-            + schema_findings(schema, value)
-            + grounding_findings(grounded)
+        value, findings, grounded = assess_output(
+            generation.json_text, generation.stop_reason, schema, located
         )
         return Attempt(number, generation, value, findings, grounded)
+
+
+def assess_output(
+    json_text: str, stop_reason: str, schema: Schema, located: NormalisedText
+) -> tuple[dict[str, Any] | None, list[Finding], list[GroundedValue]]:
+    """Parse one attempt's JSON and find what is wrong with it: the object (None when it does
+    not parse as one), the findings, and where its values are in the document.
+
+    Every attempt is judged by this, at run time and in training (SCoRe's second prompt).
+    """
+    try:
+        value = json.loads(json_text)
+    except json.JSONDecodeError as exc:
+        problem = f"the output is not complete JSON ({exc.msg}; stop: {stop_reason})"
+        return None, [Finding(INCOMPLETE, "", problem)], []
+    if not isinstance(value, dict):
+        problem = f"the output is a JSON {type(value).__name__}, not an object"
+        return None, [Finding(INCOMPLETE, "", problem)], []
+    grounded = ground_values(schema, value, located)
+    findings = (
+        duplicate_key_findings(json_text)
+        + schema_findings(schema, value)
+        + grounding_findings(grounded)
+    )
+    return value, findings, grounded
 
 
 def extract(
@@ -381,19 +401,3 @@ def duplicate_key_findings(json_text: str) -> list[Finding]:
 
     json.loads(json_text, object_pairs_hook=check)
     return findings
-
-
-def _parse_object(generation: Generation) -> tuple[dict[str, Any] | None, Finding | None]:
-    try:
-        value = json.loads(generation.json_text)
-    except json.JSONDecodeError as exc:
-        return None, Finding(
-            INCOMPLETE,
-            "",
-            f"the output is not complete JSON ({exc.msg}; stop: {generation.stop_reason})",
-        )
-    if not isinstance(value, dict):
-        return None, Finding(
-            INCOMPLETE, "", f"the output is a JSON {type(value).__name__}, not an object"
-        )
-    return value, None

@@ -7,15 +7,13 @@ that same text, so a completion here is what the model writes after the forced
 tag at run time, and the *output* (what the runtime records as the attempt's text,
 and shows the model in a correction prompt) is ``<think>\\n`` + completion.
 
-The findings of an attempt, and the problems listed in a correction prompt, are
-computed as ``extract.Extractor`` computes them: the answer must be a complete
-JSON object, then every schema finding, then every value not found in the document,
-at most ``MAX_PROBLEMS_IN_PROMPT`` of them.
+The findings of an attempt come from the runtime's own ``extract.assess_output``, and
+the problems listed in a correction prompt are the first ``MAX_PROBLEMS_IN_PROMPT``
+of them, as the runtime lists them.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,14 +21,8 @@ from thinkjson_edge.train.data import Example
 from thinkjson_edge.train.rewards import load_schema_text
 from thinkjson_edge.train.traces import split_completion
 
-from thinkjson_edge.extract import MAX_PROBLEMS_IN_PROMPT
-from thinkjson_edge.findings import (
-    INCOMPLETE,
-    Finding,
-    ground_values,
-    grounding_findings,
-    schema_findings,
-)
+from thinkjson_edge.extract import MAX_PROBLEMS_IN_PROMPT, assess_output
+from thinkjson_edge.findings import Finding
 from thinkjson_edge.grammar import THINK_OPEN
 from thinkjson_edge.grounding import NormalisedText
 from thinkjson_edge.prompts import correction_messages, extraction_messages
@@ -63,23 +55,11 @@ def output_text(completion: str, *, think: bool) -> str:
 
 
 def attempt_findings(example: Example, output: str, stop_reason: str) -> list[Finding]:
-    """What the runtime would find wrong with ``output`` (see the module docstring)."""
+    """What the runtime finds wrong with ``output``: the same function judges both."""
     _, answer = split_completion(output)
-    try:
-        value = json.loads(answer)
-    except json.JSONDecodeError as exc:
-        return [
-            Finding(
-                INCOMPLETE, "", f"the output is not complete JSON ({exc.msg}; stop: {stop_reason})"
-            )
-        ]
-    if not isinstance(value, dict):
-        return [
-            Finding(INCOMPLETE, "", f"the output is a JSON {type(value).__name__}, not an object")
-        ]
     schema = load_schema_text(example.schema_text)
-    grounded = ground_values(schema, value, NormalisedText(example.text))
-    return schema_findings(schema, value) + grounding_findings(grounded)
+    _, findings, _ = assess_output(answer, stop_reason, schema, NormalisedText(example.text))
+    return findings
 
 
 def problems(findings: Sequence[Finding]) -> list[str]:
