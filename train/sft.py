@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from thinkjson_edge.train.base_model import load_policy, trainable_snapshot
+from thinkjson_edge.train.base_model import load_policy
 from thinkjson_edge.train.config import TrainConfig
 from thinkjson_edge.train.data import Example
 from thinkjson_edge.train.logs import MetricsLog, trainer_callback
 from thinkjson_edge.train.prompting import first_prompt
 from thinkjson_edge.train.sources import fitting, load_split
-from thinkjson_edge.train.stage import StageResult, finish_stage, trainer_arguments
+from thinkjson_edge.train.stage import StageResult, run_trainer, trainer_arguments
 from thinkjson_edge.train.traces import completion_text
 
 from thinkjson_edge.grammar import THINK_OPEN
@@ -82,15 +82,11 @@ def run_sft(config: TrainConfig, say: Callable[[str], None] = print) -> StageRes
         processing_class=policy.tokenizer,
         callbacks=[trainer_callback(log)],
     )
-    before = trainable_snapshot(policy.model)
-    trainer.train()
-    policy.model = trainer.model
-    return finish_stage(
+    return run_trainer(
+        trainer,
         policy,
         config,
         STAGE,
         log,
-        before,
         {"examples": len(kept), "dropped_too_long": dropped},
-        main_process=trainer.is_world_process_zero(),
     )

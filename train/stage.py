@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from thinkjson_edge.train.base_model import Policy, save_stage, stage_output, torch_device
+from thinkjson_edge.train.base_model import (
+    Policy,
+    save_stage,
+    stage_output,
+    torch_device,
+    trainable_snapshot,
+)
 from thinkjson_edge.train.config import TrainConfig
 from thinkjson_edge.train.logs import MetricsLog
 from thinkjson_edge.train.plots import plot_rewards
@@ -88,3 +94,26 @@ def finish_stage(
     log.close()
     output = save_stage(policy, config, stage, summary)
     return StageResult(stage, output, log.csv_path, plot, summary)
+
+
+def run_trainer(
+    trainer: Any,
+    policy: Policy,
+    config: TrainConfig,
+    stage: str,
+    log: MetricsLog,
+    extra: dict[str, Any],
+) -> StageResult:
+    """Train with a TRL trainer (SFT, GRPO), then finish the stage with what it moved."""
+    before = trainable_snapshot(policy.model)
+    trainer.train()
+    policy.model = trainer.model
+    return finish_stage(
+        policy,
+        config,
+        stage,
+        log,
+        before,
+        extra,
+        main_process=trainer.is_world_process_zero(),
+    )
