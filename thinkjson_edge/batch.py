@@ -2,7 +2,9 @@
 
 For every input ``IN_DIR/<rel>`` the batch writes ``OUT_DIR/<rel>.json`` (the object) and
 ``OUT_DIR/.reports/<rel>.report.json`` (the full record), and keeps one row per input in the
-job database ``OUT_DIR/.thinkjson-jobs.sqlite`` (see ``jobs.py`` for the states).
+job database ``OUT_DIR/.thinkjson-jobs.sqlite`` (see ``jobs.py`` for the states). The manifest
+``OUT_DIR/.thinkjson-batch.json`` records the input folder and the schema, so a viewer (the
+TUI's batch view) finds each document and checks each result later.
 
 Exactly once, whatever instant the process is killed at:
 
@@ -59,6 +61,8 @@ RESULT_SUFFIX = ".json"
 REPORTS_FOLDER = ".reports"
 REPORT_SUFFIX = ".report.json"
 LOCK_NAME = ".thinkjson-batch.lock"
+# Hidden, like the lock and the database, so no scan or listing takes it for an input or result.
+MANIFEST_NAME = ".thinkjson-batch.json"
 # What write_atomically leaves behind when killed: ".<name>.<8 random characters>.tmp".
 _TEMPORARY = re.compile(r"^\..+\.json\.[a-z0-9_]{8}\.tmp$")
 _HASH_CHUNK = 1 << 20
@@ -228,6 +232,7 @@ class Batch:
         self._lock = OutputLock(self.out_dir / LOCK_NAME)
         try:
             self._store = JobStore(self.database_path)
+            self._write_manifest()
             self.removed_temporaries = remove_temporaries(self.out_dir)
             self.recovered = self._store.recover()
         except BaseException:
@@ -242,15 +247,25 @@ class Batch:
             self._lock.release()
             self._lock = None
 
+    def _write_manifest(self) -> None:
+        """Rewritten at every open, so it names the schema the latest run used."""
+        manifest = {
+            "input_dir": str(self.in_dir.resolve()),
+            "schema_source": self.schema.source,
+            "schema": self.schema.schema,
+        }
+        text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+        write_result(self.out_dir / MANIFEST_NAME, text)
+
     @property
     def database_path(self) -> Path:
         return self.out_dir / DATABASE_NAME
 
     def result_path(self, rel: str) -> Path:
-        return self.out_dir / (rel + RESULT_SUFFIX)
+        return result_path(self.out_dir, rel)
 
     def report_path(self, rel: str) -> Path:
-        return self.out_dir / REPORTS_FOLDER / (rel + REPORT_SUFFIX)
+        return report_path(self.out_dir, rel)
 
     # -- running ---------------------------------------------------------------
 
@@ -471,6 +486,16 @@ def scan_inputs(
     return sorted(found, key=lambda item: item.rel)
 
 
+def result_path(out_dir: Path, rel: str) -> Path:
+    """Where the object extracted from input ``rel`` goes (readers use it too, so no drift)."""
+    return out_dir / (rel + RESULT_SUFFIX)
+
+
+def report_path(out_dir: Path, rel: str) -> Path:
+    """Where the full record of input ``rel`` goes."""
+    return out_dir / REPORTS_FOLDER / (rel + REPORT_SUFFIX)
+
+
 def matches(rel: str, pattern: str) -> bool:
     """A pattern with a '/' is matched against the relative path, one without against the
     file name (so ``*.txt`` takes text files in every subfolder)."""
@@ -539,7 +564,10 @@ class OutputLock:
         os.write(self._fd, f"{os.getpid()}\n".encode())
 
     def release(self) -> None:
+        """Empty the file first: a pid left in it would make viewers think a batch still runs."""
         if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)  # still held here, so no starting batch is affected
             os.close(self._fd)  # closing drops the lock
             self._fd = None
 

@@ -202,6 +202,7 @@ def _register_commands() -> None:
     from thinkjson_edge.models_cli import models
     from thinkjson_edge.schema_cli import schema
     from thinkjson_edge.train_cli import train
+    from thinkjson_edge.tui_cli import tui
 
     main.add_command(schema)
     main.add_command(eval_command)
@@ -209,6 +210,7 @@ def _register_commands() -> None:
     main.add_command(convert)
     main.add_command(models)
     main.add_command(train)
+    main.add_command(tui)
 
 
 _register_commands()

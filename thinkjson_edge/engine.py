@@ -27,7 +27,7 @@ import ctypes
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
 DEVICES = ("auto", "cpu", "cuda", "metal")
+# Sees each generated token's bytes, and whether they are reasoning (see Engine.generate).
+PieceListener = Callable[[bytes, bool], None]
 DEFAULT_CONTEXT = 8192
 _CLOSING_BIAS = 1000.0  # far above any logit: a closer wins wherever the grammar allows it
 _LOOP_MAX_PERIOD = 256  # bytes, see loop_span
@@ -128,9 +130,19 @@ class Engine:
     # -- generation --------------------------------------------------------
 
     def generate(
-        self, prompt_tokens: list[int], grammar: str, *, think: bool, limits: DecodeLimits
+        self,
+        prompt_tokens: list[int],
+        grammar: str,
+        *,
+        think: bool,
+        limits: DecodeLimits,
+        on_piece: PieceListener | None = None,
     ) -> Generation:
-        """Generate the output for a prompt under a GBNF grammar (see the module docstring)."""
+        """Generate the output for a prompt under a GBNF grammar (see the module docstring).
+
+        ``on_piece`` sees each token's bytes as it is written, and whether it is reasoning;
+        an exception it raises (a cancellation) stops the generation and propagates.
+        """
         needed = (
             len(prompt_tokens) + limits.closing_reserve + (limits.max_think_tokens if think else 0)
         )
@@ -143,7 +155,12 @@ class Engine:
         cached = self.evaluate_prompt(prompt_tokens)
         prompt_seconds = time.perf_counter() - started
         run = _Decoding(
-            self, grammar, think=think, limits=limits, room=self.n_ctx - len(prompt_tokens)
+            self,
+            grammar,
+            think=think,
+            limits=limits,
+            room=self.n_ctx - len(prompt_tokens),
+            on_piece=on_piece,
         )
         try:
             run.decode()
@@ -343,9 +360,17 @@ class _Decoding:
     """The state of one generation (see the module docstring for the rules)."""
 
     def __init__(
-        self, engine: Engine, grammar: str, *, think: bool, limits: DecodeLimits, room: int
+        self,
+        engine: Engine,
+        grammar: str,
+        *,
+        think: bool,
+        limits: DecodeLimits,
+        room: int,
+        on_piece: PieceListener | None = None,
     ) -> None:
         self.engine = engine
+        self.on_piece = on_piece
         self.limits = limits
         self.room = room
         self.grammar = engine.new_grammar(grammar)
@@ -468,11 +493,14 @@ class _Decoding:
             self.think_tokens += 1
         else:
             self.json_tokens += 1
-        self.output.add(self.engine.piece(token))
+        piece = self.engine.piece(token)
+        self.output.add(piece)
         if in_think and not self.output.in_think and self.think_stop_reason is None:
             self.think_stop_reason = "model"
         if not self.output.json_done:
             self.engine.feed(token)
+        if self.on_piece is not None:
+            self.on_piece(piece, in_think)
 
     def force(self, text: str) -> None:
         """Write ``text`` as it tokenizes, checking each token against the grammar."""

@@ -37,3 +37,7 @@ class OutputWriteError(ThinkJsonError):
 
 class GenerationError(ThinkJsonError):
     """The model produced no usable output (should not happen under the grammar)."""
+
+
+class Cancelled(ThinkJsonError):
+    """The user stopped a running extraction (raised from a progress callback)."""

@@ -17,15 +17,17 @@ through the same pipeline, and the chunks' objects are merged by the schema
 
 from __future__ import annotations
 
+import codecs
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from thinkjson_edge.chunking import Chunk, split_document
 from thinkjson_edge.documents import Document, read_document
-from thinkjson_edge.engine import DEFAULT_CONTEXT, DecodeLimits, Engine
+from thinkjson_edge.engine import DEFAULT_CONTEXT, DecodeLimits, Engine, PieceListener
 from thinkjson_edge.errors import DocumentTooLongError
 from thinkjson_edge.findings import (
     INCOMPLETE,
@@ -44,6 +46,10 @@ from thinkjson_edge.models import ModelChoice, choose_model
 from thinkjson_edge.prompts import correction_messages, extraction_messages
 from thinkjson_edge.result import Attempt, ChunkResult, ExtractionResult, Generation
 from thinkjson_edge.schema import Schema, load_schema
+
+# Sees the output as it is written: the attempt's number, a piece of text, whether it is
+# reasoning (the think tags included) rather than JSON.
+TextListener = Callable[[int, str, bool], None]
 
 MAX_PROBLEMS_IN_PROMPT = 12  # keeps the correction prompt short on a badly wrong attempt
 # Tokens a chunk leaves unused: the document's first and last tokens may merge differently
@@ -110,11 +116,15 @@ class Extractor:
         self,
         document: str | Path | Document,
         schema: str | Path | dict[str, Any] | Schema,
+        *,
+        on_text: TextListener | None = None,
         **overrides: Any,
     ) -> ExtractionResult:
         """Extract one object from ``document`` (a path or a Document) matching ``schema``.
 
-        Keyword arguments override fields of ``ExtractOptions`` for this call.
+        ``on_text(attempt, text, reasoning)`` sees the output as it is written (for a live
+        view); an exception it raises, such as ``Cancelled``, stops the extraction. Other
+        keyword arguments override fields of ``ExtractOptions`` for this call.
         """
         options = replace(self.options, **overrides) if overrides else self.options
         started = time.perf_counter()
@@ -126,10 +136,14 @@ class Extractor:
         prompt = self._prompt(extraction_messages(schema.text, document.text, think=options.think))
         if not self._fits(len(prompt), options):
             chunks = self._chunks(document, schema, options, len(prompt))
-            return self._extract_chunked(document, chunks, schema, grammar, options, started)
+            return self._extract_chunked(
+                document, chunks, schema, grammar, options, started, on_text
+            )
         located = NormalisedText(document.text)
 
-        attempts, skipped = self._pipeline(document.text, prompt, schema, grammar, located, options)
+        attempts, skipped = self._pipeline(
+            document.text, prompt, schema, grammar, located, options, on_text
+        )
         chosen = min(attempts, key=lambda a: (a.rank(), a.number))
         return ExtractionResult(
             value=chosen.value,
@@ -178,9 +192,12 @@ class Extractor:
         grammar: CompiledGrammar,
         options: ExtractOptions,
         started: float,
+        on_text: TextListener | None,
     ) -> ExtractionResult:
         """Extract from each chunk of a document too long for the context, then merge."""
-        records = [self._extract_chunk(chunk, schema, grammar, options) for chunk in chunks]
+        records = [
+            self._extract_chunk(chunk, schema, grammar, options, on_text) for chunk in chunks
+        ]
         merged = merge_chunk_values(
             schema.schema,
             [
@@ -237,11 +254,16 @@ class Extractor:
             raise DocumentTooLongError(f"{error} ({context})") from error
 
     def _extract_chunk(
-        self, chunk: Chunk, schema: Schema, grammar: CompiledGrammar, options: ExtractOptions
+        self,
+        chunk: Chunk,
+        schema: Schema,
+        grammar: CompiledGrammar,
+        options: ExtractOptions,
+        on_text: TextListener | None,
     ) -> ChunkResult:
         prompt = self._prompt(extraction_messages(schema.text, chunk.text, think=options.think))
         attempts, skipped = self._pipeline(
-            chunk.text, prompt, schema, grammar, NormalisedText(chunk.text), options
+            chunk.text, prompt, schema, grammar, NormalisedText(chunk.text), options, on_text
         )
         # Grounding was done in the chunk; report it at offsets in the whole document.
         attempts = [
@@ -260,13 +282,14 @@ class Extractor:
         grammar: CompiledGrammar,
         located: NormalisedText,
         options: ExtractOptions,
+        on_text: TextListener | None = None,
     ) -> tuple[list[Attempt], bool]:
         """Attempt 1, then attempt 2 if it has findings; and whether attempt 2 was skipped.
 
         The second prompt holds the first answer too; when it would not fit the context,
         the correction is skipped (and reported) rather than failing the whole extraction.
         """
-        first = self._attempt(1, prompt, schema, grammar, located, options)
+        first = self._attempt(1, prompt, schema, grammar, located, options, on_text)
         if not (options.self_correct and first.findings):
             return [first], False
         problems = [f.describe() for f in first.findings[:MAX_PROBLEMS_IN_PROMPT]]
@@ -277,7 +300,8 @@ class Extractor:
         )
         if not self._fits(len(correction), options):
             return [first], True
-        return [first, self._attempt(2, correction, schema, grammar, located, options)], False
+        second = self._attempt(2, correction, schema, grammar, located, options, on_text)
+        return [first, second], False
 
     def _prompt(self, messages: list[dict[str, str]]) -> list[int]:
         return self.engine.tokenize(self.engine.render_chat(messages))
@@ -296,17 +320,30 @@ class Extractor:
         grammar: CompiledGrammar,
         located: NormalisedText,
         options: ExtractOptions,
+        on_text: TextListener | None = None,
     ) -> Attempt:
         generation = self.engine.generate(
             prompt,
             grammar.gbnf(think=options.think),
             think=options.think,
             limits=options.decode_limits(),
+            on_piece=_piece_decoder(number, on_text) if on_text else None,
         )
         value, findings, grounded = assess_output(
             generation.json_text, generation.stop_reason, schema, located
         )
         return Attempt(number, generation, value, findings, grounded)
+
+
+def _piece_decoder(attempt: int, on_text: TextListener) -> PieceListener:
+    """The engine's byte pieces as text for ``on_text`` (a character may span two tokens)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def on_piece(piece: bytes, reasoning: bool) -> None:
+        if text := decoder.decode(piece):
+            on_text(attempt, text, reasoning)
+
+    return on_piece
 
 
 def assess_output(

@@ -329,6 +329,29 @@ class JobStore:
             raise JobDatabaseError(f"{self.path}: the job database failed ({exc})") from exc
 
 
+def read_jobs(database: Path) -> list[Job]:
+    """Every row, sorted by file, for a viewer: read-only, so it never disturbs a running batch.
+
+    WAL lets it read while the batch writes; it sees the last committed state. The rows are
+    never written; when no batch has the database open, SQLite may leave its empty ``-wal``
+    and ``-shm`` side files behind, which the next batch opens and removes as usual.
+    """
+    try:
+        db = sqlite3.connect(
+            f"{database.absolute().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+    except sqlite3.Error as exc:
+        raise JobDatabaseError(f"{database}: the job database cannot be read ({exc})") from exc
+    try:
+        db.row_factory = sqlite3.Row
+        rows = db.execute("SELECT * FROM jobs ORDER BY file").fetchall()
+        return [_job(row) for row in rows]
+    except sqlite3.Error as exc:
+        raise JobDatabaseError(f"{database}: the job database cannot be read ({exc})") from exc
+    finally:
+        db.close()
+
+
 def _job(row: sqlite3.Row) -> Job:
     values = dict(row)
     values["status"] = JobStatus(values["status"])

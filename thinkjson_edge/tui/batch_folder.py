@@ -1,0 +1,133 @@
+"""A batch output folder as the batch view reads it: jobs, counts, paths and the live batch.
+
+Pure logic, no Textual, so it is tested without a terminal. It only reads: the job database
+is opened read-only and the lock is never taken (taking it, even briefly, could make a batch
+that is starting fail), so a batch can run while the folder is viewed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from thinkjson_edge.batch import LOCK_NAME, MANIFEST_NAME, report_path, result_path
+from thinkjson_edge.errors import InputError
+from thinkjson_edge.jobs import DATABASE_NAME, Job, JobStatus, read_jobs
+from thinkjson_edge.schema import Schema, check_schema
+
+_MAKER = "`thinkjson-edge batch IN_DIR --schema S.json --out OUT_DIR` makes one"
+
+
+class BatchFolder:
+    """The output folder of ``thinkjson-edge batch``; open it with ``BatchFolder.open``."""
+
+    def __init__(self, out_dir: Path, input_dir: Path, schema: Schema) -> None:
+        self.out_dir = out_dir
+        self.input_dir = input_dir
+        self.schema = schema
+
+    @classmethod
+    def open(cls, out_dir: Path) -> BatchFolder:
+        """Check that ``out_dir`` is a batch output folder; InputError says what is missing."""
+        if not out_dir.is_dir():
+            raise InputError(f"{out_dir}: no such folder; {_MAKER}")
+        if not (out_dir / DATABASE_NAME).is_file():
+            raise InputError(
+                f"{out_dir}: not a batch output folder: it has no job database "
+                f"({DATABASE_NAME}); {_MAKER}"
+            )
+        manifest = _read_manifest(out_dir / MANIFEST_NAME)
+        schema = check_schema(manifest["schema"], manifest["schema_source"])
+        return cls(out_dir, Path(manifest["input_dir"]), schema)
+
+    @property
+    def database_path(self) -> Path:
+        return self.out_dir / DATABASE_NAME
+
+    def jobs(self) -> list[Job]:
+        """Every row as it is now (read afresh each call), sorted by file."""
+        return read_jobs(self.database_path)
+
+    def counts(self) -> dict[JobStatus, int]:
+        """How many rows are in each status now; every status is a key, zeros included."""
+        return tally(self.jobs())
+
+    def document_path(self, rel: str) -> Path:
+        return self.input_dir / rel
+
+    def result_path(self, rel: str) -> Path:
+        return result_path(self.out_dir, rel)
+
+    def report_path(self, rel: str) -> Path:
+        return report_path(self.out_dir, rel)
+
+    def running_pid(self) -> int | None:
+        """The pid of the batch working on the folder now, if any (a clean exit empties the
+        lock file; a killed batch leaves its pid, but that process is gone)."""
+        try:
+            text = (self.out_dir / LOCK_NAME).read_text(encoding="ascii", errors="replace")
+        except OSError:
+            return None
+        pid = text.strip()
+        if not pid.isdigit() or int(pid) <= 0:
+            return None
+        return int(pid) if _alive(int(pid)) else None
+
+
+def tally(jobs: list[Job]) -> dict[JobStatus, int]:
+    """How many of ``jobs`` are in each status (the screen counts the rows it already read)."""
+    found = Counter(job.status for job in jobs)
+    return {status: found[status] for status in JobStatus}
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest's fields, checked; InputError says why it cannot be used."""
+    folder = path.parent
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(
+            f"{folder}: not a batch output folder: it has no manifest ({MANIFEST_NAME}); "
+            f"{_MAKER} (rerunning the batch on this folder writes it)"
+        ) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"{path}: the batch manifest is garbled ({exc}); rerunning "
+            "`thinkjson-edge batch` on this folder writes it again"
+        ) from exc
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise InputError(
+            f"{path}: the batch manifest is garbled ({problem}); rerunning "
+            "`thinkjson-edge batch` on this folder writes it again"
+        )
+    return manifest
+
+
+def _manifest_problem(manifest: Any) -> str | None:
+    """What is wrong with a parsed manifest, or None."""
+    if not isinstance(manifest, dict):
+        return "not a JSON object"
+    expected = {"input_dir": str, "schema_source": str, "schema": dict}
+    for key, kind in expected.items():
+        if not isinstance(manifest.get(key), kind):
+            return f"{key!r} is missing or not a {kind.__name__}"
+    return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process exists (signal 0 checks without sending anything)."""
+    if os.name == "nt":  # there signal 0 is CTRL_C_EVENT; and no batch writes its pid there
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    except OSError:
+        return False
+    return True
