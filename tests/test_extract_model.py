@@ -12,6 +12,7 @@ import pytest
 
 from thinkjson_edge import Document, ExtractionResult, Extractor
 from thinkjson_edge.engine import DecodeLimits
+from thinkjson_edge.errors import Cancelled
 from thinkjson_edge.grammar import GrammarLimits
 
 pytestmark = pytest.mark.model
@@ -230,3 +231,37 @@ def test_sampling_is_valid_and_repeatable_by_seed(extractor: Extractor) -> None:
     again = extractor.extract(BATCH_RECORD, schema, seed=7, **options)
     _check(first, schema)
     assert first.value == again.value
+
+
+def test_output_is_streamed_as_written_and_a_listener_can_cancel(extractor: Extractor) -> None:
+    schema = SCHEMAS["flat-required-and-optional"]
+    pieces: list[tuple[int, str, bool]] = []
+    result = extractor.extract(
+        BATCH_RECORD,
+        schema,
+        on_text=lambda attempt, text, reasoning: pieces.append((attempt, text, reasoning)),
+        think=True,
+        max_think_tokens=32,
+        self_correct=False,
+    )
+    generation = result.chosen.generation
+    streamed = "".join(text for _, text, _ in pieces)
+    assert streamed.rstrip() == generation.text.rstrip()
+    reasoning = "".join(text for _, text, in_think in pieces if in_think)
+    assert reasoning.startswith("<think>\n") and reasoning.endswith("</think>\n")
+    assert {attempt for attempt, _, _ in pieces} == {1}
+
+    def stop_after_ten(attempt: int, text: str, reasoning: bool) -> None:
+        pieces.append((attempt, text, reasoning))
+        if len(pieces) >= 10:
+            raise Cancelled("stop")
+
+    pieces.clear()
+    with pytest.raises(Cancelled):
+        extractor.extract(BATCH_RECORD, schema, on_text=stop_after_ten, self_correct=False)
+    assert len(pieces) == 10
+    # The engine is left usable: the same extraction again gives the same greedy output.
+    again = extractor.extract(
+        BATCH_RECORD, schema, think=True, max_think_tokens=32, self_correct=False
+    )
+    assert again.chosen.generation.text == generation.text

@@ -12,12 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
+from tui_data import EXTRACTED, RECEIPT, SCHEMA, report
 
+from thinkjson_edge.cli import main
 from thinkjson_edge.documents import Document
 from thinkjson_edge.errors import OutputWriteError
+from thinkjson_edge.exit_codes import EXIT_SCHEMA, EXIT_USAGE
 from thinkjson_edge.extract import ExtractOptions
 from thinkjson_edge.schema import load_schema
 from thinkjson_edge.tui.app import ReviewApp
+from thinkjson_edge.tui.batch_screen import BatchScreen
 from thinkjson_edge.tui.document_view import DocumentView, _wrap
 from thinkjson_edge.tui.result_tree import ResultTree
 from thinkjson_edge.tui.review import (
@@ -33,69 +38,6 @@ from thinkjson_edge.tui.review import (
     set_at,
 )
 from thinkjson_edge.tui.review_screen import ReviewScreen
-
-RECEIPT = """KEDAI RUNCIT AMAN
-NO 5, JALAN MAWAR, 43000 KAJANG
-DATE: 12/03/2019
-ITEM        QTY   AMOUNT
-GULA 1KG    2     5.40
-BERAS 5KG   1     10.00
-TOTAL             15.40
-THANK YOU
-"""
-
-SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "properties": {
-        "company": {"type": "string"},
-        "date": {"type": "string"},
-        "total": {"type": "number", "minimum": 0},
-        "items": {"type": "array", "items": {"$ref": "#/$defs/item"}},
-    },
-    "required": ["company", "total"],
-    "additionalProperties": False,
-    "$defs": {
-        "item": {
-            "type": "object",
-            "properties": {"name": {"type": "string"}, "amount": {"type": "number"}},
-            "required": ["name"],
-        }
-    },
-}
-
-EXTRACTED = {
-    "company": "KEDAI RUNCIT AMAN",
-    "date": "12/03/2019",
-    "total": 15.4,
-    "items": [{"name": "GULA 1KG", "amount": 5.4}, {"name": "SUGAR", "amount": 10.0}],
-}
-
-
-def report(value: Any = None, *, second: Any = None) -> dict[str, Any]:
-    """An extraction report as ``ExtractionResult.to_dict()`` writes one (the parts used)."""
-    value = EXTRACTED if value is None else value
-    attempts = [
-        {"number": 1, "valid": True, "value": value, "findings": [], "generation": {}},
-    ]
-    if second is not None:
-        attempts.insert(
-            0,
-            {
-                "number": 1,
-                "valid": False,
-                "value": second,
-                "findings": [{"kind": "schema", "path": "/total", "message": "-1 is too small"}],
-                "generation": {"reasoning": "first try"},
-            },
-        )
-        attempts[1]["number"] = 2
-    return {
-        "model": "smollm2-135m",
-        "value": value,
-        "chosen_attempt": len(attempts),
-        "attempts": attempts,
-    }
 
 
 def make_review(tmp_path: Path, value: Any = None, **kwargs: Any) -> Review:
@@ -257,9 +199,7 @@ def notices(app: ReviewApp) -> str:
 
 def fast_app(folder: Path, **kwargs: Any) -> ReviewApp:
     options = ExtractOptions(think=False, self_correct=False)
-    return ReviewApp(
-        folder, schema=load_schema(SCHEMA), device="cpu", options=options, **kwargs
-    )
+    return ReviewApp(folder, schema=load_schema(SCHEMA), device="cpu", options=options, **kwargs)
 
 
 async def select_path(pilot: Any, path: str) -> None:
@@ -293,7 +233,7 @@ async def test_open_run_edit_into_a_violation_and_save(tmp_path: Path) -> None:
         assert review is not None and review.valid, review.findings
         assert "✓ valid" in str(screen.query_one("#status").render())
         # The live output saw the JSON as it was written.
-        assert '"total"' in "\n".join(screen.query_one("Log").lines)
+        assert '"total"' in screen.live_text.plain
 
         await select_path(pilot, "/total")
         view = screen.query_one(DocumentView)
@@ -373,3 +313,58 @@ async def test_rerunning_one_field_replaces_only_that_field(tmp_path: Path) -> N
         assert {k: v for k, v in review.value.items() if k != "company"} == {
             k: v for k, v in before.items() if k != "company"
         }
+
+
+@pytest.mark.model
+async def test_a_batch_folder_opens_a_file_into_a_review_and_saves_it_back(
+    tmp_path: Path,
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.txt").write_text(RECEIPT, encoding="utf-8")
+    (inputs / "b.txt").write_text(RECEIPT.replace("15.40", "16.40"), encoding="utf-8")
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps(SCHEMA), encoding="utf-8")
+    out = tmp_path / "out"
+    fast = ["--no-think", "--no-self-correct", "--device", "cpu", "--quiet"]
+    run = CliRunner().invoke(
+        main, ["batch", str(inputs), "--schema", str(schema), "--out", str(out), *fast]
+    )
+    assert run.exit_code == 0, run.output
+
+    app = ReviewApp(out, device="cpu")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, BatchScreen)
+        await pilot.press("down", "enter")  # the second file, b.txt
+        await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        screen = app.screen
+        assert isinstance(screen, ReviewScreen) and screen.review is not None
+        review = screen.review
+        assert review.document.source.endswith("b.txt")
+        assert review.value == json.loads((out / "b.txt.json").read_text())
+        assert review.attempts and review.attempts[0].kept  # from the batch's report
+        await select_path(pilot, "/company")
+        await pilot.press("e", *"KEDAI AMAN", "enter", "ctrl+s")
+        await pilot.pause()
+        assert json.loads((out / "b.txt.json").read_text())["company"] == "KEDAI AMAN"
+        assert (out / "b.txt.review.json").is_file()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, BatchScreen)
+
+
+def test_the_command_checks_its_arguments_before_it_needs_a_terminal(tmp_path: Path) -> None:
+    document = tmp_path / "receipt.txt"
+    document.write_text(RECEIPT, encoding="utf-8")
+    bad_schema = tmp_path / "bad.json"
+    bad_schema.write_text('{"type": "nonsense"}', encoding="utf-8")
+    runner = CliRunner()
+    refused = runner.invoke(main, ["tui", str(document), "--schema", str(bad_schema)])
+    assert refused.exit_code == EXIT_SCHEMA
+    assert "nonsense" in refused.output
+    missing = runner.invoke(main, ["tui", str(tmp_path / "nowhere.txt")])
+    assert missing.exit_code == EXIT_USAGE
+    no_terminal = runner.invoke(main, ["tui", str(document)])  # CliRunner is not a terminal
+    assert no_terminal.exit_code == EXIT_USAGE
+    assert "needs an interactive terminal" in no_terminal.output

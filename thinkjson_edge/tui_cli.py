@@ -66,14 +66,14 @@ def tui(
     from thinkjson_edge.schema import load_schema
     from thinkjson_edge.tui.app import ReviewApp
 
-    if not sys.stdin.isatty() or not sys.stdout.isatty():
-        click.echo("thinkjson-edge: error: tui needs an interactive terminal", err=True)
-        sys.exit(EXIT_USAGE)
     os.environ["HF_HUB_OFFLINE"] = "1"  # the interface never reaches the network
     try:
         schema = load_schema(schema_path) if schema_path is not None else None
     except ThinkJsonError as error:
         fail(error)
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        click.echo("thinkjson-edge: error: tui needs an interactive terminal", err=True)
+        sys.exit(EXIT_USAGE)
     options = ExtractOptions(
         think=think,
         self_correct=self_correct,

@@ -22,7 +22,7 @@ from thinkjson_edge.jobs import DATABASE_NAME
 from thinkjson_edge.schema import Schema
 from thinkjson_edge.tui.batch_folder import BatchFolder
 from thinkjson_edge.tui.batch_screen import BatchScreen
-from thinkjson_edge.tui.dialogs import HelpScreen, PathPicker
+from thinkjson_edge.tui.dialogs import HelpScreen
 from thinkjson_edge.tui.model_host import ModelHost
 from thinkjson_edge.tui.review_screen import ReviewScreen, review_from_files
 
@@ -35,9 +35,9 @@ class ReviewApp(App[None]):
 
     TITLE = "thinkjson-edge"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark,f1", "help", "Help"),
-        Binding("ctrl+t", "toggle_theme", "Dark/light"),
-        Binding("b", "batch_view", "Batch view", show=False),
+        Binding("question_mark,f1", "help", "Help", tooltip="This help"),
+        Binding("ctrl+t", "toggle_theme", "Dark/light", tooltip="Switch dark and light themes"),
+        Binding("b", "batch_view", "Batch view", show=False, tooltip="Back to the batch view"),
         Binding("ctrl+q", "quit", "Quit"),
     ]
 
@@ -59,30 +59,34 @@ class ReviewApp(App[None]):
         self.run_on_open = run_on_open
         self.host = ModelHost(model, device, options or ExtractOptions())
         self.batch: BatchFolder | None = None
+        self._startup_error = ""
 
-    def on_mount(self) -> None:
-        self.theme = DARK_THEME
+    def get_default_screen(self) -> Screen:
+        """The screen at the bottom of the stack: the batch view, or the review screen."""
         target = self.target
         if target is not None and is_batch_folder(target):
             try:
                 self.batch = BatchFolder.open(target)
+                return BatchScreen(self.batch)
             except ThinkJsonError as error:
-                self.notify(str(error), title="Not a batch folder", severity="error")
-                self.push_screen(self._review_screen(None))
-                return
-            self.push_screen(BatchScreen(self.batch))
-            return
+                self._startup_error = str(error)
         document = target if target is not None and target.is_file() else None
-        screen = self._review_screen(document)
-        self.push_screen(screen)
-        if document is None:  # a folder, or nothing: start by picking a document there
-            root = target if target is not None and target.is_dir() else Path.cwd()
-            self.push_screen(PathPicker("Open a document", root), screen._opened_document)
+        return self._review_screen(document)
+
+    def on_mount(self) -> None:
+        self.theme = DARK_THEME
+        if self._startup_error:
+            self.notify(self._startup_error, title="Not a batch folder", severity="error")
+        screen = self.screen
+        if isinstance(screen, ReviewScreen) and screen.document_path is None:
+            screen.action_open_document()  # a folder, or nothing: start by picking a document
 
     def _review_screen(self, document: Path | None) -> ReviewScreen:
+        folder = self.target if self.target is not None and self.target.is_dir() else None
         return ReviewScreen(
             self.host,
             document=document,
+            browse_from=folder,
             schema=self.schema,
             save_path=self.save_path,
             run_on_open=self.run_on_open and document is not None,
@@ -115,7 +119,13 @@ class ReviewApp(App[None]):
         sections = [
             ("Review", list(ReviewScreen.BINDINGS)),
             ("Batch view", list(BatchScreen.BINDINGS)),
-            ("Everywhere", [*self.BINDINGS, Binding("ctrl+p", "", "Command palette")]),
+            (
+                "Everywhere",
+                [
+                    *self.BINDINGS,
+                    Binding("ctrl+p", "", "Command palette", tooltip="Every action, by name"),
+                ],
+            ),
         ]
         self.push_screen(HelpScreen(sections))
 
@@ -126,7 +136,7 @@ class ReviewApp(App[None]):
         if self.batch is None:
             self.notify("No batch folder open: start with `thinkjson-edge tui OUT_DIR`")
             return
-        while isinstance(self.screen, ReviewScreen) and len(self.screen_stack) > 2:
+        while isinstance(self.screen, ReviewScreen) and len(self.screen_stack) > 1:
             self.pop_screen()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

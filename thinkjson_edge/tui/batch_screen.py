@@ -8,7 +8,6 @@ the screen posts ``BatchScreen.OpenFile``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -23,6 +22,7 @@ from thinkjson_edge.errors import ThinkJsonError
 from thinkjson_edge.findings import SCHEMA as SCHEMA_FINDING
 from thinkjson_edge.jobs import Job, JobStatus
 from thinkjson_edge.tui.batch_folder import BatchFolder, tally
+from thinkjson_edge.tui.paths import shown_path
 
 REFRESH_SECONDS = 1.0
 COLUMNS = ("file", "status", "attempts", "findings", "seconds", "reason")
@@ -301,12 +301,3 @@ def counts_line(counts: dict[JobStatus, int]) -> Text:
         line.append(f"{glyph} {counts[status]} {status}", style=colour).append("   ")
     line.rstrip()
     return line
-
-
-def shown_path(path: Path) -> str:
-    """A folder as the header shows it: relative to the working folder when under it."""
-    try:
-        relative = path.resolve().relative_to(Path.cwd().resolve())
-    except (OSError, ValueError):
-        return str(path)
-    return relative.as_posix()

@@ -22,8 +22,8 @@ _DIALOG_CSS = """
     align: center middle;
 }}
 {name} > Vertical {{
-    width: 90%;
-    max-width: 110;
+    width: 100;
+    max-width: 96%;
     height: 80%;
     border: thick $primary;
     background: $panel;
@@ -175,12 +175,12 @@ class HelpScreen(ModalScreen[None]):
 
 
 def binding_rows(bindings: list[BindingType]) -> list[tuple[str, str]]:
-    """(keys, description) of each binding that has a description, as the help shows them."""
-    rows = []
-    for binding in bindings:
-        if isinstance(binding, Binding) and binding.description:
-            rows.append((_keys(binding.key), binding.description))
-    return rows
+    """(keys, what they do) of each described binding: its tooltip, else its description."""
+    return [
+        (_keys(binding.key), binding.tooltip or binding.description)
+        for binding in bindings
+        if isinstance(binding, Binding) and binding.description
+    ]
 
 
 def _keys(key: str) -> str:
@@ -189,8 +189,8 @@ def _keys(key: str) -> str:
 
 
 def _bindings_table(title: str, bindings: list[BindingType]) -> Table:
-    table = Table(title=title, title_justify="left", show_header=False, box=None, expand=True)
-    table.add_column(style="bold", width=16)
+    table = Table(title=title, title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold", width=12)
     table.add_column()
     for keys, description in binding_rows(bindings):
         table.add_row(keys, description)
@@ -199,7 +199,7 @@ def _bindings_table(title: str, bindings: list[BindingType]) -> Table:
 
 def _legend() -> Table:
     table = Table(title="Marks", title_justify="left", show_header=False, box=None)
-    table.add_column(width=16)
+    table.add_column(width=12)
     table.add_column()
     meanings = {
         "valid": "valid, and found in the document",

@@ -76,12 +76,12 @@ class LiveOutput:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pieces: list[Piece] = []
-        self.written = 0  # pieces so far, for the progress line
+        self.written = 0  # characters so far, for the progress line
 
     def add(self, attempt: int, text: str, reasoning: bool) -> None:
         with self._lock:
             self._pieces.append(Piece(attempt, text, reasoning))
-            self.written += 1
+            self.written += len(text)
 
     def take(self) -> list[Piece]:
         with self._lock:

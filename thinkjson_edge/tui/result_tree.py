@@ -96,5 +96,3 @@ def _short(value: Any) -> str:
         return "{}" if isinstance(value, dict) else "[]"
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= _MAX_LEAF_CHARS else text[: _MAX_LEAF_CHARS - 1] + "…"
-
-

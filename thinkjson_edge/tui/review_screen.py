@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Log, Static, TabbedContent, TabPane, Tree
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from thinkjson_edge.documents import Document, read_document
@@ -29,6 +29,7 @@ from thinkjson_edge.schema import Schema, load_schema
 from thinkjson_edge.tui.dialogs import EditValue, ModelPicker, PathPicker
 from thinkjson_edge.tui.document_view import DocumentView
 from thinkjson_edge.tui.model_host import LiveOutput, ModelHost
+from thinkjson_edge.tui.paths import shown_path
 from thinkjson_edge.tui.result_tree import GLYPHS, ResultTree
 from thinkjson_edge.tui.review import (
     SCHEMA_ERROR,
@@ -45,16 +46,26 @@ class ReviewScreen(Screen[None]):
     """Review one document's extraction: run it, check it field by field, edit, save."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", "open_document", "Open"),
-        Binding("s", "choose_schema", "Schema"),
-        Binding("m", "choose_model", "Model"),
-        Binding("r", "run", "Run"),
-        Binding("f", "rerun_field", "Re-run field"),
-        Binding("e", "edit", "Edit"),
-        Binding("ctrl+s", "save", "Save"),
-        Binding("escape", "cancel_or_back", "Cancel / back"),
-        Binding("d", "focus_document", "Document", show=False),
-        Binding("t", "focus_result", "Result", show=False),
+        Binding("o", "open_document", "Open", tooltip="Open a document (file picker)"),
+        Binding("s", "choose_schema", "Schema", tooltip="Choose the JSON Schema"),
+        Binding("m", "choose_model", "Model", tooltip="Choose among the installed models"),
+        Binding("r", "run", "Run", tooltip="Extract from the whole document"),
+        Binding("f", "rerun_field", "Re-run field", tooltip="Extract the selected top field again"),
+        Binding("e", "edit", "Edit", tooltip="Edit the selected value (checked at once)"),
+        Binding(
+            "ctrl+s",
+            "save",
+            "Save",
+            tooltip="Save (atomic) and add to the review record; refused if invalid",
+        ),
+        Binding(
+            "escape",
+            "cancel_or_back",
+            "Cancel / back",
+            tooltip="Cancel the running extraction, or go back to the batch view",
+        ),
+        Binding("d", "focus_document", "Document", show=False, tooltip="Focus the document"),
+        Binding("t", "focus_result", "Result", show=False, tooltip="Focus the result tree"),
     ]
 
     DEFAULT_CSS = """
@@ -65,7 +76,7 @@ class ReviewScreen(Screen[None]):
     ReviewScreen #tree { height: 2fr; }
     ReviewScreen #detail { height: 1fr; border-top: solid $primary; padding: 0 1; }
     ReviewScreen .attempt { width: 1fr; padding: 0 1; }
-    ReviewScreen #live { height: 1fr; }
+    ReviewScreen #live-scroll { height: 1fr; padding: 0 1; }
     """
 
     def __init__(
@@ -77,10 +88,12 @@ class ReviewScreen(Screen[None]):
         review: Review | None = None,
         save_path: Path | None = None,
         run_on_open: bool = False,
+        browse_from: Path | None = None,
     ) -> None:
         super().__init__()
         self.host = host
-        self.document_path = document
+        self.browse_from = browse_from or Path.cwd()  # where the pickers start
+        self.document_path = Path(review.document.source) if review else document
         self.document: Document | None = review.document if review else None
         self.schema = review.schema if review else schema
         self.review = review
@@ -89,6 +102,7 @@ class ReviewScreen(Screen[None]):
         self.live = LiveOutput()
         self.worker: Worker[ExtractionResult] | None = None
         self._live_attempt = 0
+        self.live_text = Text()  # everything the current run wrote, as the tab shows it
         self._discard_confirmed = False
 
     # -- layout ----------------------------------------------------------------
@@ -108,12 +122,13 @@ class ReviewScreen(Screen[None]):
                         yield VerticalScroll(Static(id="attempt-1"), classes="attempt")
                         yield VerticalScroll(Static(id="attempt-2"), classes="attempt")
                     with TabPane("Live output", id="live-tab"):
-                        yield Log(id="live", highlight=False)
+                        yield VerticalScroll(Static(id="live"), id="live-scroll")
                     with TabPane("Schema", id="schema-tab"):
                         yield VerticalScroll(Static(id="schema"))
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#left").border_title = "document"
         self.set_interval(LIVE_REFRESH_SECONDS, self._show_live_output)
         if self.document_path is not None and self.document is None:
             self.load_document(self.document_path)
@@ -154,7 +169,7 @@ class ReviewScreen(Screen[None]):
     # -- actions ---------------------------------------------------------------
 
     def action_open_document(self) -> None:
-        root = self.document_path.parent if self.document_path else Path.cwd()
+        root = self.document_path.parent if self.document_path else self.browse_from
         self.app.push_screen(PathPicker("Open a document", root), self._opened_document)
 
     def _opened_document(self, path: Path | None) -> None:
@@ -162,7 +177,7 @@ class ReviewScreen(Screen[None]):
             self.load_document(path)
 
     def action_choose_schema(self) -> None:
-        root = Path(self.schema.source).parent if self._schema_has_file() else Path.cwd()
+        root = Path(self.schema.source).parent if self._schema_has_file() else self.browse_from
         picker = PathPicker("Choose a JSON Schema", root, json_only=True)
         self.app.push_screen(picker, self._chosen_schema)
 
@@ -264,7 +279,7 @@ class ReviewScreen(Screen[None]):
         if self._extracting() and self.worker is not None:
             self.worker.cancel()
             self.notify("Cancelling the extraction…")
-        elif len(self.app.screen_stack) > 2:  # opened from the batch view: go back to it
+        elif len(self.app.screen_stack) > 1:  # opened from the batch view: go back to it
             self.dismiss()
 
     def action_focus_document(self) -> None:
@@ -292,9 +307,8 @@ class ReviewScreen(Screen[None]):
         assert self.document is not None and schema is not None
         self.live = LiveOutput()
         self._live_attempt = 0
-        log = self.query_one(Log)
-        log.clear()
-        log.write_line(f"── {'field ' + field if field else 'whole document'} ──")
+        self.live_text = Text(f"── {'field ' + field if field else 'whole document'} ──")
+        self.query_one("#live", Static).update(self.live_text)
         self.query_one(TabbedContent).active = "live-tab"
         self.worker = self.run_worker(
             partial(self._extract, self.document, schema, self.live),
@@ -369,12 +383,13 @@ class ReviewScreen(Screen[None]):
             if self._extracting():
                 self._show_status()
             return
-        log = self.query_one(Log)
         for piece in pieces:
             if piece.attempt != self._live_attempt:
                 self._live_attempt = piece.attempt
-                log.write(f"\n── attempt {piece.attempt} ──\n")
-            log.write(piece.text)
+                self.live_text.append(f"\n── attempt {piece.attempt} ──\n", style="bold")
+            self.live_text.append(piece.text, style="italic dim" if piece.reasoning else "")
+        self.query_one("#live", Static).update(self.live_text)
+        self.query_one("#live-scroll", VerticalScroll).scroll_end(animate=False)
         self._show_status()
 
     def _show_document(self) -> None:
@@ -384,7 +399,7 @@ class ReviewScreen(Screen[None]):
             self.sub_title = ""
             return
         view.set_text(self.document.text)
-        self.sub_title = self.document.source
+        self.sub_title = shown_path(Path(self.document.source))
 
     def _show_schema(self) -> None:
         shown = (
@@ -453,7 +468,7 @@ class ReviewScreen(Screen[None]):
         ]
         if self._extracting():
             phase = "loading the model" if not self.host.loaded else "extracting"
-            parts.append(f"{phase}… {self.live.written} pieces (Esc cancels)")
+            parts.append(f"{phase}… {self.live.written:,} characters (Esc cancels)")
         elif self.review is not None:
             parts.append(self._verdict(self.review))
         self.query_one("#status", Static).update("  │  ".join(parts))
