@@ -38,11 +38,13 @@ from thinkjson_edge.batch import (
 from thinkjson_edge.errors import InputError, SchemaError
 from thinkjson_edge.jobs import (
     DATABASE_NAME,
+    Decision,
     Job,
     JobDatabaseError,
     JobStatus,
     JobStore,
     Outcome,
+    decide,
     read_jobs,
 )
 from thinkjson_edge.schema import load_schema
@@ -169,6 +171,21 @@ def test_the_folder_lists_counts_and_locates_every_file(tmp_path: Path, out_dir:
     assert folder.result_path("a.txt") == out_dir / "a.txt.json"
     assert folder.result_path("a.txt").is_file()
     assert folder.report_path("sub/d.txt") == out_dir / ".reports" / "sub" / "d.txt.report.json"
+
+
+def test_a_reviewed_invalid_file_becomes_done_so_a_retry_keeps_the_review(
+    out_dir: Path,
+) -> None:
+    folder = BatchFolder.open(out_dir)
+    assert folder.mark_reviewed("b.txt")  # invalid -> done
+    assert not folder.mark_reviewed("a.txt")  # done already: nothing to change
+    assert not folder.mark_reviewed("c.txt")  # failed has no result file to review
+    jobs = {job.file: job for job in folder.jobs()}
+    assert jobs["b.txt"].status == JobStatus.DONE
+    assert jobs["b.txt"].error is None and jobs["b.txt"].findings == []
+    assert jobs["c.txt"].status == JobStatus.FAILED
+    done = decide(jobs["b.txt"], "hash of b.txt", "schema hash", retry_failed=True)
+    assert done == Decision.SKIP_DONE
 
 
 def test_jobs_are_read_while_a_batch_holds_a_write_transaction(out_dir: Path) -> None:

@@ -289,6 +289,21 @@ class JobStore:
             if updated != 1:
                 raise JobDatabaseError(f"{self.path}: {file} was not running; not recorded")
 
+    def mark_reviewed(self, file: str) -> bool:
+        """Record that a person saved a schema-valid result for ``file`` (the review screen).
+
+        An ``invalid`` row becomes ``done``, so ``--retry-failed`` does not overwrite the
+        reviewed result; a row of a file that changes since is still redone. Returns whether
+        the row was changed.
+        """
+        with self._transaction():
+            updated = self._db.execute(
+                "UPDATE jobs SET status = ?, error = NULL, findings = '[]', updated_at = ? "
+                "WHERE file = ? AND status = ?",
+                (JobStatus.DONE, _now(), file, JobStatus.INVALID),
+            ).rowcount
+        return updated == 1
+
     def release(self, file: str) -> None:
         """Give back a running file that was abandoned (not a crash: the try is not counted)."""
         with self._transaction():

@@ -111,7 +111,13 @@ class ReviewApp(App[None]):
         except (ThinkJsonError, OSError, ValueError) as error:
             self.notify(str(error), title=f"Cannot open {rel}", severity="error")
             return
-        self.push_screen(ReviewScreen(self.host, review=review, save_path=review.save_path))
+        screen = ReviewScreen(
+            self.host,
+            review=review,
+            save_path=review.save_path,
+            on_saved=lambda _: folder.mark_reviewed(rel),
+        )
+        self.push_screen(screen)
 
     # -- app-wide actions --------------------------------------------------------
 

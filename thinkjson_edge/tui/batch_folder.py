@@ -15,7 +15,7 @@ from typing import Any
 
 from thinkjson_edge.batch import LOCK_NAME, MANIFEST_NAME, report_path, result_path
 from thinkjson_edge.errors import InputError
-from thinkjson_edge.jobs import DATABASE_NAME, Job, JobStatus, read_jobs
+from thinkjson_edge.jobs import DATABASE_NAME, Job, JobStatus, JobStore, read_jobs
 from thinkjson_edge.schema import Schema, check_schema
 
 _MAKER = "`thinkjson-edge batch IN_DIR --schema S.json --out OUT_DIR` makes one"
@@ -63,6 +63,11 @@ class BatchFolder:
 
     def report_path(self, rel: str) -> Path:
         return report_path(self.out_dir, rel)
+
+    def mark_reviewed(self, rel: str) -> bool:
+        """A reviewed, schema-valid result was saved for ``rel``: an invalid row becomes done."""
+        with JobStore(self.database_path) as store:
+            return store.mark_reviewed(rel)
 
     def running_pid(self) -> int | None:
         """The pid of the batch working on the folder now, if any (a clean exit empties the

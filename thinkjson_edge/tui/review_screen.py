@@ -8,6 +8,7 @@ model. Esc cancels a run: the worker's next token raises ``Cancelled``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -89,9 +90,11 @@ class ReviewScreen(Screen[None]):
         save_path: Path | None = None,
         run_on_open: bool = False,
         browse_from: Path | None = None,
+        on_saved: Callable[[Path], None] | None = None,
     ) -> None:
         super().__init__()
         self.host = host
+        self.on_saved = on_saved  # told after each save (the batch view records the review)
         self.browse_from = browse_from or Path.cwd()  # where the pickers start
         self.document_path = Path(review.document.source) if review else document
         self.document: Document | None = review.document if review else None
@@ -272,6 +275,11 @@ class ReviewScreen(Screen[None]):
         except ThinkJsonError as error:
             self.notify(str(error), title="Not saved", severity="error")
             return
+        try:
+            if self.on_saved is not None:
+                self.on_saved(path)
+        except ThinkJsonError as error:
+            self.notify(str(error), title="Saved, but not recorded", severity="warning")
         self.notify(f"Saved {path}\nReview record: {self.review.record_path}", title="Saved")
         self._show_status()
 
