@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from thinkjson_edge.cli_options import model_options, reasoning_options, sampling_options
+from thinkjson_edge.cli_options import (
+    extract_options,
+    model_options,
+    reasoning_options,
+    sampling_options,
+)
 from thinkjson_edge.errors import ThinkJsonError
 from thinkjson_edge.exit_codes import (
     EXIT_INPUT,
@@ -102,13 +107,13 @@ def batch(
     from rich.console import Console
 
     from thinkjson_edge.batch import Batch, BatchOptions
-    from thinkjson_edge.extract import ExtractOptions, Extractor
+    from thinkjson_edge.extract import Extractor
     from thinkjson_edge.grammar import compile_schema
     from thinkjson_edge.schema import load_schema
 
     _check_folders(in_dir, out_dir)
     console = Console(stderr=True, quiet=quiet, highlight=False)
-    extract_options = ExtractOptions(
+    options = extract_options(
         think=think,
         self_correct=self_correct,
         max_think_tokens=max_think_tokens,
@@ -118,7 +123,7 @@ def batch(
     loaded: list[Extractor] = []
 
     def load_extractor() -> Extractor:
-        loaded.append(Extractor(model, device=device, options=extract_options))
+        loaded.append(Extractor(model, device=device, options=options))
         return loaded[0]
 
     stop = _StopRequests(console)

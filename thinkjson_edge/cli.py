@@ -14,7 +14,12 @@ from pathlib import Path
 import click
 
 from thinkjson_edge import __version__
-from thinkjson_edge.cli_options import model_options, reasoning_options, sampling_options
+from thinkjson_edge.cli_options import (
+    extract_options,
+    model_options,
+    reasoning_options,
+    sampling_options,
+)
 from thinkjson_edge.errors import OutputWriteError, ThinkJsonError
 from thinkjson_edge.exit_codes import (
     EXIT_INTERRUPTED,
@@ -78,7 +83,7 @@ def extract(
 ) -> None:
     """Extract one JSON object matching --schema from FILE."""
     from thinkjson_edge.documents import read_document
-    from thinkjson_edge.extract import ExtractOptions, Extractor
+    from thinkjson_edge.extract import Extractor
     from thinkjson_edge.schema import load_schema
 
     say = _Diagnostics(quiet)
@@ -88,7 +93,7 @@ def extract(
                 check_writable(target)  # before minutes of work, not after
         schema = load_schema(schema_path)
         document = read_document(file)
-        options = ExtractOptions(
+        options = extract_options(
             think=think,
             self_correct=self_correct,
             max_think_tokens=max_think_tokens,

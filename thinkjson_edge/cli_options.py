@@ -7,9 +7,12 @@ same in every command, so each command passes them on to ``ExtractOptions`` alik
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from thinkjson_edge.extract import ExtractOptions
 
 Command = TypeVar("Command", bound=Callable[..., object])
 
@@ -65,3 +68,18 @@ def sampling_options(command: Command) -> Command:
         show_default=True,
         help="Sampling temperature; 0 is greedy.",
     )(command)
+
+
+def extract_options(
+    *, think: bool, self_correct: bool, max_think_tokens: int, temperature: float, seed: int
+) -> ExtractOptions:
+    """The ``ExtractOptions`` that ``reasoning_options`` and ``sampling_options`` describe."""
+    from thinkjson_edge.extract import ExtractOptions  # imported late: `--help` stays fast
+
+    return ExtractOptions(
+        think=think,
+        self_correct=self_correct,
+        max_think_tokens=max_think_tokens,
+        temperature=temperature,
+        seed=seed,
+    )

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import click
 
-from thinkjson_edge.cli_options import model_options, reasoning_options, sampling_options
+from thinkjson_edge.cli_options import (
+    extract_options,
+    model_options,
+    reasoning_options,
+    sampling_options,
+)
 from thinkjson_edge.errors import ThinkJsonError
 from thinkjson_edge.exit_codes import EXIT_USAGE, fail
 
@@ -62,7 +67,6 @@ def tui(
     FILE_OR_DIR is a document to review, a folder to pick documents from, or the output
     folder of `thinkjson-edge batch`. Press ? in the interface for every key.
     """
-    from thinkjson_edge.extract import ExtractOptions
     from thinkjson_edge.schema import load_schema
     from thinkjson_edge.tui.app import ReviewApp
 
@@ -74,7 +78,7 @@ def tui(
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         click.echo("thinkjson-edge: error: tui needs an interactive terminal", err=True)
         sys.exit(EXIT_USAGE)
-    options = ExtractOptions(
+    options = extract_options(
         think=think,
         self_correct=self_correct,
         max_think_tokens=max_think_tokens,
