@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from thinkjson_edge import ExtractOptions, Extractor
-from thinkjson_edge.batch import Batch, BatchOptions
-from thinkjson_edge.jobs import DATABASE_NAME
+from thinkjson_edge.batch.jobs import DATABASE_NAME
+from thinkjson_edge.batch.runner import Batch, BatchOptions
 from thinkjson_edge.schema import load_schema
 
 _REPOSITORY = Path(__file__).resolve().parent.parent

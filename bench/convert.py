@@ -29,7 +29,7 @@ from thinkjson_edge.convert.to_gguf import write_gguf
 from thinkjson_edge.convert.to_hf import gguf_to_hf
 from thinkjson_edge.convert.verify import HFReference, verify_gguf
 
-from thinkjson_edge.models import choose_model
+from thinkjson_edge.models.choice import choose_model
 
 
 def make_adapter(model_dir: Path, out: Path, noise: float) -> Path:

@@ -24,10 +24,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from thinkjson_edge.engine import DecodeLimits, Engine
-from thinkjson_edge.grammar import compile_schema
-from thinkjson_edge.models import choose_model
-from thinkjson_edge.prompts import extraction_messages
+from thinkjson_edge.engine.generation import DecodeLimits
+from thinkjson_edge.engine.llama import Engine
+from thinkjson_edge.grammar.compiler import compile_schema
+from thinkjson_edge.models.choice import choose_model
+from thinkjson_edge.pipeline.prompts import extraction_messages
 
 ROOT = Path(__file__).resolve().parent.parent
 RECEIPT = ROOT / "examples" / "receipt.txt"

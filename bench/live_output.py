@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from thinkjson_edge.errors import Cancelled
-from thinkjson_edge.extract import Extractor, TextListener
+from thinkjson_edge.pipeline.extractor import Extractor, TextListener
 from thinkjson_edge.tui.model_host import LiveOutput
 
 ROOT = Path(__file__).resolve().parent.parent

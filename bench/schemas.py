@@ -44,11 +44,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from thinkjson_edge.engine import Engine
+from thinkjson_edge.engine.llama import Engine
 from thinkjson_edge.errors import ThinkJsonError
-from thinkjson_edge.grammar import GrammarLimits, compile_schema, merge_schemas
-from thinkjson_edge.models import choose_model
-from thinkjson_edge.schema import Schema, check_schema, resolve_local_ref
+from thinkjson_edge.grammar.compiler import GrammarLimits, compile_schema
+from thinkjson_edge.models.choice import choose_model
+from thinkjson_edge.schema import Schema, check_schema, merge_schemas, resolve_local_ref
 
 
 @dataclass

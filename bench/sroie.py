@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from thinkjson_edge import Extractor
-from thinkjson_edge.grounding import normalise
+from thinkjson_edge.pipeline.grounding import normalise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from thinkjson_edge.convert.errors import ConversionError
 from thinkjson_edge.convert.to_hf import source_hints
+
+from thinkjson_edge.errors import ConversionError
 
 # GGUF token types (llama.cpp's llama_token_type)
 NORMAL, CONTROL, USER_DEFINED, UNUSED = 1, 3, 4, 5

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thinkjson_edge.convert.errors import ConversionError
-from thinkjson_edge.convert.native_log import bound_openmp_spinning
 from thinkjson_edge.convert.to_hf import gguf_to_hf
+
+from thinkjson_edge.environment import bound_openmp_spinning
+from thinkjson_edge.errors import ConversionError
 
 
 @dataclass

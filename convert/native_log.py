@@ -33,14 +33,3 @@ def captured_stderr() -> Iterator[CapturedLog]:
             os.close(saved)
             sink.seek(0)
             log.text = sink.read().decode("utf-8", errors="replace")
-
-
-def bound_openmp_spinning() -> None:
-    """Keep OpenMP worker threads (torch's and llama.cpp's) from spinning while they wait.
-
-    GNU OpenMP spins 300,000 times before sleeping; with torch and llama.cpp in one process,
-    or another busy process on the cores, the spinning threads starve the working ones:
-    verification measured 10x slower. Only effective before the first of torch or llama.cpp
-    loads; a value the user set is kept.
-    """
-    os.environ.setdefault("GOMP_SPINCOUNT", "1000")

@@ -11,7 +11,6 @@ inspection, when it fails).
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -20,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from thinkjson_edge.convert.errors import ConversionError, VerificationError
-from thinkjson_edge.convert.gguf_info import read_header
 from thinkjson_edge.convert.quantize import QUANT_TYPES, quantize
 from thinkjson_edge.convert.verify import GGUFModel, HFReference, VerificationReport, verify_gguf
+
+from thinkjson_edge.errors import ConversionError, VerificationError
+from thinkjson_edge.files import publish
+from thinkjson_edge.models.gguf import read_header
 
 Say = Callable[[str], None]
 UNQUANTIZED = ("f32", "f16", "bf16")  # GGUF file types llama.cpp quantizes from
@@ -140,7 +141,7 @@ def _finish(
             outcome.report = verify_gguf(candidate, reference, quant=quant)
         steps.say(outcome.report.summary())
         outcome.report.raise_if_failed()
-    os.replace(candidate, out)
+    publish(candidate, out)
     outcome.size = out.stat().st_size
 
 

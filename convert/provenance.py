@@ -14,17 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-PREFIX = "thinkjson."
+from thinkjson_edge.files import sha256_file
+
 ADAPTER_META = "meta.json"  # written by training beside every adapter
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sha256_weights(folder: Path) -> str:
@@ -61,11 +53,6 @@ def build_provenance(
     if isinstance(meta.get("config_fingerprint"), str):
         keys["thinkjson.config_fingerprint"] = meta["config_fingerprint"]
     return keys
-
-
-def read_provenance(metadata: dict[str, Any]) -> dict[str, Any]:
-    """The ``thinkjson.*`` keys of a GGUF's metadata."""
-    return {key: value for key, value in metadata.items() if key.startswith(PREFIX)}
 
 
 def _adapter_meta(adapter: Path) -> dict[str, Any]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-from thinkjson_edge.convert.errors import ConversionError
-from thinkjson_edge.convert.gguf_info import read_header
-from thinkjson_edge.convert.native_log import bound_openmp_spinning, captured_stderr
+from thinkjson_edge.convert.native_log import captured_stderr
+
+from thinkjson_edge.environment import bound_openmp_spinning
+from thinkjson_edge.errors import ConversionError
+from thinkjson_edge.files import atomic_target
+from thinkjson_edge.models.gguf import read_header
 
 # --quant name -> llama_ftype (llama.h)
 QUANT_TYPES: dict[str, int] = {
@@ -37,17 +39,12 @@ def quantize(source: Path, out_path: Path, quant: str, *, threads: int | None = 
         raise ConversionError(
             f"{source} is already quantized; quantize from the F16 or F32 file instead"
         )
-    out_path = Path(out_path)
-    partial = out_path.with_name(out_path.name + ".partial")
     notes = ""
-    try:
+    with atomic_target(Path(out_path)) as partial:
         if quant == "f16":
             shutil.copyfile(source, partial)
         else:
             notes = _llama_quantize(source, partial, QUANT_TYPES[quant], threads)
-        os.replace(partial, out_path)
-    finally:
-        partial.unlink(missing_ok=True)
     return notes
 
 

@@ -11,16 +11,17 @@ Tensor names come from the ``gguf`` package's name map. Two layout facts matter:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from thinkjson_edge.convert.errors import ConversionError
 from thinkjson_edge.convert.gguf_vocab import add_tokenizer
 from thinkjson_edge.convert.to_hf import source_hints
+
+from thinkjson_edge.errors import ConversionError
+from thinkjson_edge.files import atomic_target
 
 SUPPORTED = ("llama", "qwen2")
 _F16_FILE_TYPE = 1  # llama_ftype MOSTLY_F16: 1-D tensors stay F32
@@ -42,7 +43,6 @@ def write_gguf(
     ``name`` is ``general.name`` (default: the file's stem); ``metadata`` adds string keys
     (provenance); ``progress(done, total)`` follows the tensors as they are written.
     """
-    import gguf
 
     config = model.config
     arch = config.model_type
@@ -54,10 +54,22 @@ def write_gguf(
     tensors = gguf_tensors(model)
 
     out_path = Path(out_path)
-    partial = out_path.with_name(out_path.name + ".partial")
+    with atomic_target(out_path) as partial:
+        _write_gguf(partial, arch, name or out_path.stem, config, tokenizer_dir, tokenizer,
+                    n_vocab, metadata, tensors, progress)  # fmt: skip
+    return out_path
+
+
+def _write_gguf(
+    partial: Path, arch: str, name: str, config: Any, tokenizer_dir: Path | str, tokenizer: Any,
+    n_vocab: int, metadata: dict[str, str] | None, tensors: list[Any],
+    progress: Callable[[int, int], None] | None,
+) -> None:  # fmt: skip
+    import gguf
+
     writer = gguf.GGUFWriter(partial, arch)
     try:
-        writer.add_name(name or out_path.stem)
+        writer.add_name(name)
         licence = source_hints(Path(tokenizer_dir)).get("license")
         if isinstance(licence, str) and licence:
             writer.add_license(licence)  # the base's license travels with the weights
@@ -74,13 +86,8 @@ def write_gguf(
             writer.write_tensor_data(tensor.array())
             if progress:
                 progress(done, len(tensors))
+    finally:
         writer.close()
-        os.replace(partial, out_path)
-    except BaseException:
-        writer.close()
-        partial.unlink(missing_ok=True)
-        raise
-    return out_path
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from thinkjson_edge.convert.errors import ConversionError
-from thinkjson_edge.convert.gguf_info import read_header
-from thinkjson_edge.convert.native_log import bound_openmp_spinning
-
-from thinkjson_edge.models import check_gguf
+from thinkjson_edge.environment import bound_openmp_spinning
+from thinkjson_edge.errors import ConversionError
+from thinkjson_edge.models.gguf import check_gguf, read_header
 
 # Written beside the weights: what the folder came from, and the GGUF tokenizer's
 # pre-tokenizer name, which the HF tokenizer does not keep but llama.cpp needs back.

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from thinkjson_edge.convert.errors import ConversionError, VerificationError
-from thinkjson_edge.convert.gguf_info import read_header
-from thinkjson_edge.convert.native_log import bound_openmp_spinning, captured_stderr
+from thinkjson_edge.convert.native_log import captured_stderr
+
+from thinkjson_edge.environment import bound_openmp_spinning
+from thinkjson_edge.errors import ConversionError, VerificationError
+from thinkjson_edge.models.gguf import read_header
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,6 @@ def hf_default_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("transformers")
     from thinkjson_edge.convert.to_hf import gguf_to_hf
 
-    from thinkjson_edge.models import choose_model
+    from thinkjson_edge.models.choice import choose_model
 
     return gguf_to_hf(choose_model("default").path, tmp_path_factory.mktemp("hf-default"))

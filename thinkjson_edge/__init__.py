@@ -6,9 +6,9 @@ Importing this package loads neither llama.cpp nor any training library;
 the model is loaded when an Extractor is made.
 """
 
-from thinkjson_edge.documents import Document
-from thinkjson_edge.extract import ExtractOptions, Extractor, extract
-from thinkjson_edge.result import Attempt, ExtractionResult
+from thinkjson_edge.pipeline.documents import Document
+from thinkjson_edge.pipeline.extractor import ExtractOptions, Extractor, extract
+from thinkjson_edge.pipeline.result import Attempt, ExtractionResult
 
 __version__ = "0.1.0"
 

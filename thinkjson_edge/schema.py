@@ -1,5 +1,8 @@
 """Loading a JSON Schema: parse, check against its draft's metaschema, refuse remote references.
 
+Also the small schema helpers every layer shares: local references, JSON Pointers, and
+combining two subschemas that must both hold.
+
 Nothing here ever touches the network: references must point inside the
 schema itself (``#/$defs/...``), and the validator's registry refuses to
 retrieve anything.
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ import referencing.exceptions
 from jsonschema.protocols import Validator
 
 from thinkjson_edge.errors import RemoteReferenceError, SchemaError
+from thinkjson_edge.files import sha256_text
 
 _REFERENCE_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
 # Keywords whose values are data, not subschemas: a "$ref" key inside them is not a reference.
@@ -44,6 +48,11 @@ class Schema:
     def text(self) -> str:
         """The schema as compact JSON, the form the prompt shows the model (serialised once)."""
         return json.dumps(self.schema, ensure_ascii=False, separators=(",", ":"))
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Hash of the schema as the model sees it (formatting changes do not count)."""
+        return sha256_text(self.text)
 
     def errors(self, instance: Any) -> list[jsonschema.ValidationError]:
         """Every way ``instance`` breaks the schema, in a stable order."""
@@ -134,8 +143,7 @@ def resolve_local_ref(root: Any, ref: str) -> Any:
     if fragment and not fragment.startswith("/"):
         return _find_anchor(root, fragment, ref)
     node: Any = root
-    for part in fragment.split("/")[1:]:
-        part = part.replace("~1", "/").replace("~0", "~")
+    for part in pointer_parts(fragment):
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
@@ -143,6 +151,50 @@ def resolve_local_ref(root: Any, ref: str) -> Any:
         else:
             raise SchemaError(f"reference {ref!r} names nothing in the schema")
     return node
+
+
+
+def pointer(parts: Iterable[str | int]) -> str:
+    """The JSON Pointer (RFC 6901) of a path: ``["items", 0, "a/b"]`` -> ``/items/0/a~1b``."""
+    return "".join("/" + escape_pointer_part(str(part)) for part in parts)
+
+
+def escape_pointer_part(part: str) -> str:
+    """One step of a JSON Pointer, with ``~`` and ``/`` escaped."""
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+def pointer_parts(path: str) -> list[str]:
+    """The steps of a JSON Pointer, unescaped: ``/a~1b/0`` -> ``["a/b", "0"]``."""
+    if not path:
+        return []
+    return [part.replace("~1", "/").replace("~0", "~") for part in path.split("/")[1:]]
+
+
+def merge_schemas(base: Any, extra: Any) -> Any:
+    """Combine two schemas that must both hold (``allOf``), for the grammar's purposes."""
+    if base is False or extra is False:
+        return False  # nothing matches both
+    if base is True or base == {}:
+        return extra
+    if extra is True or extra == {}:
+        return base
+    if not isinstance(base, dict) or not isinstance(extra, dict):
+        return base
+    merged = {**base, **extra}
+    if "properties" in base and "properties" in extra:
+        merged["properties"] = {**base["properties"], **extra["properties"]}
+    if "required" in base and "required" in extra:
+        merged["required"] = list(dict.fromkeys([*base["required"], *extra["required"]]))
+    if "type" in base and "type" in extra:
+        left = base["type"] if isinstance(base["type"], list) else [base["type"]]
+        right = extra["type"] if isinstance(extra["type"], list) else [extra["type"]]
+        common = [t for t in left if t in right or (t == "integer" and "number" in right)]
+        common += [t for t in right if t == "integer" and "number" in left and t not in common]
+        if not common:
+            raise SchemaError(f"allOf asks for types {left} and {right} at once: nothing matches")
+        merged["type"] = common
+    return merged
 
 
 def _find_anchor(root: Any, name: str, ref: str) -> Any:

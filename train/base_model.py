@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from thinkjson_edge.train.config import STAGES, ConfigError, TrainConfig
+from thinkjson_edge.train.config import STAGES, TrainConfig
+
+from thinkjson_edge.errors import ConfigError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -54,7 +56,7 @@ def resolve_base(config: TrainConfig) -> str:
 
 
 def _is_installed_model(spec: str) -> bool:
-    from thinkjson_edge.models import models_dir
+    from thinkjson_edge.models.choice import models_dir
 
     return (models_dir() / f"{spec}.gguf").is_file()
 
@@ -62,7 +64,7 @@ def _is_installed_model(spec: str) -> bool:
 def _converted(spec: str, cache: Path) -> Path:
     from thinkjson_edge.convert.to_hf import gguf_to_hf
 
-    from thinkjson_edge.models import choose_model
+    from thinkjson_edge.models.choice import choose_model
 
     gguf = choose_model(spec).path
     stat = gguf.stat()

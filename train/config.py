@@ -18,12 +18,11 @@ from typing import Any
 
 from thinkjson_edge.train.rewards import COMPONENTS
 
+from thinkjson_edge.errors import ConfigError
+
 PACKAGED = ("cpu-smoke", "gpu-qwen2.5-1.5b")
 STAGES = ("grpo", "sft", "score1", "score2")
 
-
-class ConfigError(ValueError):
-    """A config that cannot be used; the message names the key and what to set."""
 
 
 @dataclass

@@ -29,15 +29,14 @@ from typing import Any
 from thinkjson_edge.train.data import Example
 from thinkjson_edge.train.traces import split_completion
 
+from thinkjson_edge.errors import DatasetFormatError
+
 TEXT_COLUMNS = ("text", "unstructuredtext", "document")
 SCHEMA_COLUMNS = ("schema", "jsonschema", "blankschema")
 OBJECT_COLUMNS = ("object", "structuredjson", "json", "filledschema")
 REASONING_COLUMNS = ("reasoning", "think", "response", "r1response")
 SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
 
-
-class DatasetFormatError(ValueError):
-    """A data file that cannot be read as examples; the message says which row and why."""
 
 
 def write_examples(examples: Iterable[Example], path: Path) -> int:

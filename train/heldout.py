@@ -17,7 +17,7 @@ from thinkjson_edge.train.data import Example
 from thinkjson_edge.train.prompting import first_prompt, output_text
 from thinkjson_edge.train.rewards import COMPONENTS, Scored, score_output
 
-from thinkjson_edge.metrics import aggregate, score_document
+from thinkjson_edge.evaluation.metrics import aggregate, score_document
 
 
 @dataclass

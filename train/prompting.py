@@ -21,11 +21,11 @@ from thinkjson_edge.train.data import Example
 from thinkjson_edge.train.rewards import load_schema_text
 from thinkjson_edge.train.traces import split_completion
 
-from thinkjson_edge.extract import MAX_PROBLEMS_IN_PROMPT, assess_output
-from thinkjson_edge.findings import Finding
-from thinkjson_edge.grammar import THINK_OPEN
-from thinkjson_edge.grounding import NormalisedText
-from thinkjson_edge.prompts import correction_messages, extraction_messages
+from thinkjson_edge.grammar.compiler import THINK_OPEN
+from thinkjson_edge.pipeline.assessment import MAX_PROBLEMS_IN_PROMPT, assess_output
+from thinkjson_edge.pipeline.findings import Finding
+from thinkjson_edge.pipeline.grounding import NormalisedText
+from thinkjson_edge.pipeline.prompts import correction_messages, extraction_messages
 
 
 def render(tokenizer: Any, messages: list[dict[str, str]], *, think: bool) -> str:

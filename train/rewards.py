@@ -50,10 +50,10 @@ from typing import Any
 
 from thinkjson_edge.train.traces import THINK_END, split_completion
 
-from thinkjson_edge.findings import ground_values, schema_findings
-from thinkjson_edge.grammar import THINK_OPEN
-from thinkjson_edge.grounding import NormalisedText
-from thinkjson_edge.metrics import field_match, noise, parse_output
+from thinkjson_edge.evaluation.metrics import field_match, noise, parse_output
+from thinkjson_edge.grammar.compiler import THINK_OPEN
+from thinkjson_edge.pipeline.findings import ground_values, schema_findings
+from thinkjson_edge.pipeline.grounding import NormalisedText
 from thinkjson_edge.schema import Schema, check_schema
 
 COMPONENTS = ("format", "json", "schema", "field_match", "noise", "grounding")

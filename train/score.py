@@ -71,8 +71,8 @@ from thinkjson_edge.train.rewards import COMPONENTS, Scored, score_output, weigh
 from thinkjson_edge.train.sources import fitting, load_split
 from thinkjson_edge.train.stage import StageResult, finish_stage
 
-from thinkjson_edge.findings import Finding
-from thinkjson_edge.metrics import score_document, self_correction_scores
+from thinkjson_edge.evaluation.metrics import score_document, self_correction_scores
+from thinkjson_edge.pipeline.findings import Finding
 
 STAGES = {1: "score1", 2: "score2"}
 _EPS = 1e-4

@@ -26,7 +26,7 @@ from thinkjson_edge.train.sources import fitting, load_split
 from thinkjson_edge.train.stage import StageResult, run_trainer, trainer_arguments
 from thinkjson_edge.train.traces import completion_text
 
-from thinkjson_edge.grammar import THINK_OPEN
+from thinkjson_edge.grammar.compiler import THINK_OPEN
 
 STAGE = "sft"
 

@@ -34,10 +34,11 @@ from thinkjson_edge.train.data import Example
 from thinkjson_edge.train.rewards import load_schema_text
 from thinkjson_edge.train.traces import split_completion, synthetic_trace
 
-from thinkjson_edge.findings import ground_values
-from thinkjson_edge.grounding import NormalisedText
-from thinkjson_edge.metrics import parse_output, score_document
-from thinkjson_edge.prompts import extraction_messages
+from thinkjson_edge.errors import TeacherError
+from thinkjson_edge.evaluation.metrics import parse_output, score_document
+from thinkjson_edge.pipeline.findings import ground_values
+from thinkjson_edge.pipeline.grounding import NormalisedText
+from thinkjson_edge.pipeline.prompts import extraction_messages
 
 _DOCUMENT_SCHEMA = {
     "type": "object",
@@ -46,9 +47,6 @@ _DOCUMENT_SCHEMA = {
     "additionalProperties": False,
 }
 
-
-class TeacherError(RuntimeError):
-    """The teacher could not be reached or answered with something unusable."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,7 @@ class LlamaCppTeacher(Teacher):
         max_think_tokens: int = 512,
         max_document_tokens: int = 1024,
     ) -> None:
-        from thinkjson_edge.extract import ExtractOptions, Extractor
+        from thinkjson_edge.pipeline.extractor import ExtractOptions, Extractor
 
         self.options = ExtractOptions(
             think=True,
@@ -117,8 +115,8 @@ class LlamaCppTeacher(Teacher):
         self.max_document_tokens = max_document_tokens
 
     def write_document(self, example: Example) -> str | None:
-        from thinkjson_edge.engine import DecodeLimits
-        from thinkjson_edge.grammar import compile_schema
+        from thinkjson_edge.engine.generation import DecodeLimits
+        from thinkjson_edge.grammar.compiler import compile_schema
 
         engine = self.extractor.engine
         prompt = engine.tokenize(engine.render_chat(document_request(example)))
@@ -133,7 +131,7 @@ class LlamaCppTeacher(Teacher):
         return value.get("document") if isinstance(value, dict) else None
 
     def answer(self, example: Example) -> Answer:
-        from thinkjson_edge.documents import Document
+        from thinkjson_edge.pipeline.documents import Document
 
         result = self.extractor.extract(Document(text=example.text), example.schema)
         first = result.attempts[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from thinkjson_edge.grammar import THINK_CLOSE, THINK_OPEN
+from thinkjson_edge.grammar.compiler import THINK_CLOSE, THINK_OPEN
 
 THINK_END = THINK_CLOSE.strip()
 

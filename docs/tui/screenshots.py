@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from thinkjson_edge.extract import ExtractOptions
+from thinkjson_edge.pipeline.extractor import ExtractOptions
 from thinkjson_edge.schema import load_schema
 from thinkjson_edge.tui.app import ReviewApp
 from thinkjson_edge.tui.result_tree import ResultTree

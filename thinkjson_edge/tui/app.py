@@ -16,9 +16,9 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from thinkjson_edge.batch.layout import DATABASE_NAME
 from thinkjson_edge.errors import ThinkJsonError
-from thinkjson_edge.extract import ExtractOptions
-from thinkjson_edge.jobs import DATABASE_NAME
+from thinkjson_edge.pipeline.extractor import ExtractOptions
 from thinkjson_edge.schema import Schema
 from thinkjson_edge.tui.batch_folder import BatchFolder
 from thinkjson_edge.tui.batch_screen import BatchScreen

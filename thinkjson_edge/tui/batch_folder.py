@@ -13,9 +13,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from thinkjson_edge.batch import LOCK_NAME, MANIFEST_NAME, report_path, result_path
+from thinkjson_edge.batch.jobs import Job, JobStatus, JobStore, read_jobs
+from thinkjson_edge.batch.layout import (
+    DATABASE_NAME,
+    LOCK_NAME,
+    MANIFEST_NAME,
+    report_path,
+    result_path,
+)
 from thinkjson_edge.errors import InputError
-from thinkjson_edge.jobs import DATABASE_NAME, Job, JobStatus, JobStore, read_jobs
 from thinkjson_edge.schema import Schema, check_schema
 
 _MAKER = "`thinkjson-edge batch IN_DIR --schema S.json --out OUT_DIR` makes one"

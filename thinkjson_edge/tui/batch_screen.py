@@ -18,9 +18,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
+from thinkjson_edge.batch.jobs import Job, JobStatus
 from thinkjson_edge.errors import ThinkJsonError
-from thinkjson_edge.findings import SCHEMA as SCHEMA_FINDING
-from thinkjson_edge.jobs import Job, JobStatus
+from thinkjson_edge.pipeline.findings import SCHEMA as SCHEMA_FINDING
 from thinkjson_edge.tui.batch_folder import BatchFolder, tally
 from thinkjson_edge.tui.paths import shown_path
 

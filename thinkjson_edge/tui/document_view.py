@@ -19,7 +19,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from thinkjson_edge.grounding import Span
+from thinkjson_edge.pipeline.grounding import Span
 
 _LINE_BREAKS = "\n\f"  # a PDF's pages are separated by form feeds
 _ROWS_ABOVE_SELECTION = 3  # context kept above a span the view jumps to

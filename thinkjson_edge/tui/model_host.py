@@ -10,24 +10,27 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from thinkjson_edge.extract import ExtractOptions, Extractor
-from thinkjson_edge.model_store import list_models
-from thinkjson_edge.models import DEFAULT_MODEL, choose_model
+from thinkjson_edge.models.choice import DEFAULT_MODEL, choose_model
+from thinkjson_edge.models.store import list_models
+from thinkjson_edge.pipeline.extractor import ExtractOptions, Extractor, LazyExtractor
 
 
 class ModelHost:
     """Which model to use, and the extractor once loaded."""
 
     def __init__(self, model: str | None, device: str, options: ExtractOptions) -> None:
-        self.spec = model
         self.device = device
         self.options = options
         self.lock = threading.Lock()
-        self._extractor: Extractor | None = None
+        self._lazy = LazyExtractor(model, device, options)
+
+    @property
+    def spec(self) -> str | None:
+        return None if self._lazy.model is None else str(self._lazy.model)
 
     @property
     def loaded(self) -> bool:
-        return self._extractor is not None
+        return self._lazy.loaded
 
     @property
     def name(self) -> str:
@@ -45,19 +48,15 @@ class ModelHost:
 
     def choose(self, spec: str | None) -> None:
         """Use another model from the next run on (call while holding the lock)."""
-        self.spec = spec
         self.close()
+        self._lazy = LazyExtractor(spec, self.device, self.options)
 
     def extractor(self) -> Extractor:
         """The loaded extractor; loads it first if needed (call while holding the lock)."""
-        if self._extractor is None:
-            self._extractor = Extractor(self.spec, device=self.device, options=self.options)
-        return self._extractor
+        return self._lazy.get()
 
     def close(self) -> None:
-        if self._extractor is not None:
-            self._extractor.close()
-            self._extractor = None
+        self._lazy.close()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from thinkjson_edge.tui.review import NOT_FOUND, SCHEMA_ERROR, VALID, Review, pointer
+from thinkjson_edge.schema import pointer
+from thinkjson_edge.tui.review import NOT_FOUND, SCHEMA_ERROR, VALID, Review
 
 GLYPHS = {VALID: ("✓", "green"), NOT_FOUND: ("?", "yellow"), SCHEMA_ERROR: ("✗", "red")}
 _MAX_LEAF_CHARS = 80

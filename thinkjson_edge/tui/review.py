@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import copy
 import getpass
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from thinkjson_edge.batch import write_result
-from thinkjson_edge.documents import Document
-from thinkjson_edge.errors import OutputWriteError, ThinkJsonError
-from thinkjson_edge.extract import assess_output
-from thinkjson_edge.findings import CONFLICT, INCOMPLETE, NOT_GROUNDED, SCHEMA, Finding
-from thinkjson_edge.grounding import NormalisedText, Span
-from thinkjson_edge.schema import Schema
+from thinkjson_edge.errors import OutputWriteError, ReviewError
+from thinkjson_edge.files import write_atomically
+from thinkjson_edge.pipeline.assessment import assess_output
+from thinkjson_edge.pipeline.documents import Document
+from thinkjson_edge.pipeline.findings import CONFLICT, INCOMPLETE, NOT_GROUNDED, SCHEMA, Finding
+from thinkjson_edge.pipeline.grounding import NormalisedText, Span
+from thinkjson_edge.schema import Schema, pointer, pointer_parts
 
 # A field's status, worst first; the tree shows one glyph per status.
 SCHEMA_ERROR = "schema error"
@@ -39,9 +38,6 @@ NOT_FOUND = "not grounded"
 VALID = "valid"
 REVIEW_RECORD_SUFFIX = ".review.json"
 
-
-class ReviewError(ThinkJsonError):
-    """A review action that cannot be done as asked (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +210,8 @@ class Review:
             )
         if self.save_path.resolve() == Path(self.document.source).resolve():
             raise ReviewError(f"not saved: {self.save_path} is the document itself")
-        write_result(self.save_path, json.dumps(self.value, ensure_ascii=False, indent=2) + "\n")
+        text = json.dumps(self.value, ensure_ascii=False, indent=2) + "\n"
+        write_atomically(self.save_path, text)
         self._append_record(reviewer or _user())
         self.saved = True
         return self.save_path
@@ -236,13 +233,13 @@ class Review:
                 "edits": [vars(edit) for edit in self.edits],
             }
         )
-        write_result(self.record_path, json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+        write_atomically(self.record_path, json.dumps(record, ensure_ascii=False, indent=2) + "\n")
 
     def _read_record(self) -> dict[str, Any]:
         fresh = {
             "document": self.document.source,
             "schema_source": self.schema.source,
-            "schema_sha256": hashlib.sha256(self.schema.text.encode("utf-8")).hexdigest(),
+            "schema_sha256": self.schema.sha256,
             "result": str(self.save_path),
             "reviews": [],
         }
@@ -267,16 +264,6 @@ def default_save_path(document: Path) -> Path:
 
 
 # -- JSON Pointers (RFC 6901), the paths findings use ---------------------------
-
-
-def pointer(parts: list[str | int]) -> str:
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
-
-
-def pointer_parts(path: str) -> list[str]:
-    if not path:
-        return []
-    return [part.replace("~1", "/").replace("~0", "~") for part in path.split("/")[1:]]
 
 
 _MISSING = object()

@@ -22,11 +22,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from thinkjson_edge.documents import Document, read_document
-from thinkjson_edge.errors import Cancelled, ThinkJsonError
-from thinkjson_edge.findings import NOT_GROUNDED
-from thinkjson_edge.result import ExtractionResult
-from thinkjson_edge.schema import Schema, load_schema
+from thinkjson_edge.errors import Cancelled, ReviewError, ThinkJsonError
+from thinkjson_edge.pipeline.documents import Document, read_document
+from thinkjson_edge.pipeline.findings import NOT_GROUNDED
+from thinkjson_edge.pipeline.result import ExtractionResult
+from thinkjson_edge.schema import Schema, load_schema, pointer_parts
 from thinkjson_edge.tui.dialogs import EditValue, ModelPicker, PathPicker
 from thinkjson_edge.tui.document_view import DocumentView
 from thinkjson_edge.tui.model_host import LiveOutput, ModelHost
@@ -35,9 +35,7 @@ from thinkjson_edge.tui.result_tree import GLYPHS, ResultTree
 from thinkjson_edge.tui.review import (
     SCHEMA_ERROR,
     Review,
-    ReviewError,
     default_save_path,
-    pointer_parts,
 )
 
 LIVE_REFRESH_SECONDS = 0.1

@@ -1,0 +1,89 @@
+"""SVG snapshots of the review screens (``pytest --snapshot-update`` after a deliberate change).
+
+The review is built from a fixed report, not from a model run, so the pictures depend on
+the interface alone. Nothing on screen may depend on the machine: the document's source
+is a bare name, and the model is named but never loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.screen import Screen
+from tui_data import EXTRACTED, RECEIPT, SCHEMA, report
+
+from thinkjson_edge.pipeline.documents import Document
+from thinkjson_edge.schema import load_schema
+from thinkjson_edge.tui.app import ReviewApp
+from thinkjson_edge.tui.result_tree import ResultTree
+from thinkjson_edge.tui.review import Review
+from thinkjson_edge.tui.review_screen import ReviewScreen
+
+SIZE = (130, 34)
+
+
+class FixedReviewApp(ReviewApp):
+    """The app opened on a prepared review."""
+
+    def __init__(self, review: Review) -> None:
+        super().__init__(None, model="smollm2-135m", device="cpu")
+        self.prepared = review
+
+    def get_default_screen(self) -> Screen:
+        return ReviewScreen(self.host, review=self.prepared)
+
+
+@pytest.fixture
+def review(tmp_path: Path) -> Review:
+    document = Document(RECEIPT, source="receipt.txt")
+    second = {**EXTRACTED, "total": -1}
+    return Review.from_report(
+        document, load_schema(SCHEMA), report(second=second), tmp_path / "receipt.json"
+    )
+
+
+async def select(pilot: Pilot[Any], path: str) -> None:
+    await pilot.pause()  # the tabs mount their panes after the screen
+    tree = pilot.app.screen.query_one(ResultTree)
+    tree.focus()
+    for _ in range(32):
+        if tree.cursor_node is not None and tree.cursor_node.data == path:
+            break
+        await pilot.press("down")
+    await pilot.pause()
+
+
+def test_review_screen_with_a_value_not_in_the_document(review: Review, snap_compare) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await select(pilot, "/items/1/name")
+
+    assert snap_compare(FixedReviewApp(review), terminal_size=SIZE, run_before=run_before)
+
+
+def test_review_screen_after_an_edit_that_breaks_the_schema(review: Review, snap_compare) -> None:
+    review.set_value("/total", "minus")
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await select(pilot, "/total")
+
+    assert snap_compare(FixedReviewApp(review), terminal_size=SIZE, run_before=run_before)
+
+
+def test_attempts_side_by_side(review: Review, snap_compare) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        pilot.app.screen.query_one("TabbedContent").active = "attempts-tab"
+        await pilot.pause()
+
+    assert snap_compare(FixedReviewApp(review), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(review: Review, snap_compare) -> None:
+    assert snap_compare(FixedReviewApp(review), terminal_size=SIZE, press=["question_mark"])
+
+
+def test_light_theme(review: Review, snap_compare) -> None:
+    assert snap_compare(FixedReviewApp(review), terminal_size=SIZE, press=["ctrl+t"])

@@ -1,0 +1,568 @@
+"""Batch extraction over a folder: scan, claim, extract, write the result, record it.
+
+For every input ``IN_DIR/<rel>`` the batch writes ``OUT_DIR/<rel>.json`` (the object) and
+``OUT_DIR/.reports/<rel>.report.json`` (the full record), and keeps one row per input in the
+job database ``OUT_DIR/.thinkjson-jobs.sqlite`` (see ``jobs.py`` for the states). The manifest
+``OUT_DIR/.thinkjson-batch.json`` records the input folder and the schema, so a viewer (the
+TUI's batch view) finds each document and checks each result later.
+
+Exactly once, whatever instant the process is killed at:
+
+1. the row is marked ``running`` (one transaction);
+2. the result is written to a temporary file, fsynced, renamed over the target, and the
+   folder is fsynced, so the target is always either the old file or the whole new one;
+3. the row is marked ``done`` (one transaction).
+
+A kill before 3 leaves the row ``running``; the next run (which holds the folder's lock, so
+nobody else is working on it) turns it back to pending and redoes the file after the others,
+and the rename overwrites whatever step 2 left. Temporary files of a killed run are removed
+at the start. A ``done`` row whose result file has gone missing is redone too.
+
+Only one model is loaded for the whole batch, and only when there is work; documents are
+extracted one after another so each one reuses the cached prompt prefix (instruction and
+schema) of the one before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fnmatch
+import json
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from thinkjson_edge.batch.jobs import (
+    Decision,
+    Job,
+    JobStatus,
+    JobStore,
+    Outcome,
+    decide,
+)
+from thinkjson_edge.batch.layout import (
+    DATABASE_NAME,
+    LOCK_NAME,
+    MANIFEST_NAME,
+    report_path,
+    result_path,
+)
+from thinkjson_edge.errors import InputError, OutputWriteError, ThinkJsonError
+from thinkjson_edge.files import is_temporary, sha256_file, write_atomically
+from thinkjson_edge.pipeline.documents import read_document
+
+if TYPE_CHECKING:
+    from thinkjson_edge.pipeline.extractor import Extractor
+    from thinkjson_edge.pipeline.result import ExtractionResult
+    from thinkjson_edge.schema import Schema
+
+_SLEEP_STEP = 0.1  # seconds; how quickly an idle watch notices a stop request
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one batch per folder is up to the user
+    fcntl = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch scans and when it stops; the model's options live in the Extractor."""
+
+    globs: tuple[str, ...] = ()  # shell patterns; none means every file
+    retry_failed: bool = False
+    watch: bool = False
+    interval: float = 2.0  # seconds between scans when watching
+    settle: float = 1.0  # when watching, files modified this recently wait for the next scan
+    reuse_prefix: bool = True  # False evaluates every prompt in full (for measuring the cache)
+
+
+@dataclass(frozen=True)
+class InputFile:
+    rel: str  # relative to the input folder, '/'-separated: the job's key
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+class Observer(Protocol):
+    """Hears what a batch does (the command line shows it as a progress bar)."""
+
+    def loading_model(self) -> None: ...
+
+    def model_loaded(self, extractor: Extractor) -> None: ...
+
+    def planned(self, files: int) -> None: ...
+
+    def started(self, file: str) -> None: ...
+
+    def finished(self, file: str, outcome: Outcome) -> None: ...
+
+    def waiting(self) -> None: ...
+
+
+class SilentObserver:
+    def loading_model(self) -> None:
+        pass
+
+    def model_loaded(self, extractor: Extractor) -> None:
+        pass
+
+    def planned(self, files: int) -> None:
+        pass
+
+    def started(self, file: str) -> None:
+        pass
+
+    def finished(self, file: str, outcome: Outcome) -> None:
+        pass
+
+    def waiting(self) -> None:
+        pass
+
+
+@dataclass
+class BatchSummary:
+    """What a run did, and the state of every input it saw."""
+
+    files: int = 0  # inputs seen
+    done: int = 0  # processed in this run, by outcome
+    invalid: int = 0
+    failed: int = 0
+    skipped_done: int = 0  # left alone: done before with the same content and schema
+    skipped_failed: int = 0  # failed or invalid before, not retried
+    skipped_invalid: int = 0
+    pending: int = 0  # not reached (the run was stopped)
+    problems: list[dict[str, str | None]] = field(default_factory=list)  # failed/invalid now
+    seconds: float = 0.0  # wall time of the run, model loading included
+    load_seconds: float = 0.0
+    busy_seconds: float = 0.0  # reading, extracting and writing, summed over processed files
+    model_seconds: float = 0.0  # prompt evaluation and decoding, summed
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    generated_tokens: int = 0
+    interrupted: bool = False  # a stop was requested (Ctrl-C, SIGTERM)
+    abandoned: bool = False  # ... a second time: the file being extracted was given up
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.invalid + self.failed
+
+    @property
+    def docs_per_minute(self) -> float:
+        return 60 * self.processed / self.busy_seconds if self.busy_seconds else 0.0
+
+    @property
+    def any_failed(self) -> bool:
+        return any(p["status"] == JobStatus.FAILED for p in self.problems)
+
+    @property
+    def any_invalid(self) -> bool:
+        return any(p["status"] == JobStatus.INVALID for p in self.problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(self),
+            "processed": self.processed,
+            "docs_per_minute": round(self.docs_per_minute, 2),
+        }
+
+
+class Batch:
+    """One batch over IN_DIR into OUT_DIR. Open it (lock, database, clean-up), then run it."""
+
+    def __init__(
+        self,
+        in_dir: Path,
+        out_dir: Path,
+        schema: Schema,
+        load_extractor: Callable[[], Extractor],
+        options: BatchOptions | None = None,
+        *,
+        observer: Observer | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.in_dir = in_dir
+        self.out_dir = out_dir
+        self.schema = schema
+        self.schema_hash = schema.sha256
+        self.options = options or BatchOptions()
+        self.observer: Observer = observer or SilentObserver()
+        self.should_stop = should_stop
+        self._load_extractor = load_extractor
+        self._extractor: Extractor | None = None
+        self._lock: OutputLock | None = None
+        self._store: JobStore | None = None
+        self._seen: set[str] = set()
+        self._attempted: set[str] = set()  # processed in this run: retried at most once
+        self._summary = BatchSummary()
+        self.recovered: list[Job] = []  # left running by a process that died; redone last
+        self.removed_temporaries = 0
+
+    @property
+    def store(self) -> JobStore:
+        if self._store is None:
+            raise RuntimeError("open the batch first")
+        return self._store
+
+    def __enter__(self) -> Batch:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Take the output folder's lock, open the job database, clean up after a killed run."""
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputWriteError(
+                f"{self.out_dir}: cannot be created ({exc.strerror or exc})"
+            ) from exc
+        self._lock = OutputLock(self.out_dir / LOCK_NAME)
+        try:
+            self._store = JobStore(self.database_path)
+            self._write_manifest()
+            self.removed_temporaries = remove_temporaries(self.out_dir)
+            self.recovered = self._store.recover()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _write_manifest(self) -> None:
+        """Rewritten at every open, so it names the schema the latest run used."""
+        manifest = {
+            "input_dir": str(self.in_dir.resolve()),
+            "schema_source": self.schema.source,
+            "schema": self.schema.schema,
+        }
+        text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+        write_atomically(self.out_dir / MANIFEST_NAME, text)
+
+    @property
+    def database_path(self) -> Path:
+        return self.out_dir / DATABASE_NAME
+
+    def result_path(self, rel: str) -> Path:
+        return result_path(self.out_dir, rel)
+
+    def report_path(self, rel: str) -> Path:
+        return report_path(self.out_dir, rel)
+
+    # -- running ---------------------------------------------------------------
+
+    def run(self) -> BatchSummary:
+        """Process the folder (and keep watching it, if asked); ModelLoadError stops it."""
+        started = time.perf_counter()
+        try:
+            if self.options.watch:
+                self._model()  # a bad model should fail now, not when the first file arrives
+            while True:
+                self._one_pass()
+                if not self.options.watch or self.should_stop():
+                    break
+                self.observer.waiting()
+                if not self._sleep(self.options.interval):
+                    break
+        except KeyboardInterrupt:  # a second Ctrl-C: the current file was abandoned
+            self._summary.interrupted = self._summary.abandoned = True
+        if self.should_stop():
+            self._summary.interrupted = True
+        self._summary.seconds = time.perf_counter() - started
+        return self._final_summary()
+
+    def _one_pass(self) -> None:
+        jobs = self.store.jobs()
+        settled = time.time() - self.options.settle if self.options.watch else None
+        work: list[tuple[InputFile, str, str | None]] = []
+        resumed: set[str] = set()
+        for item in scan_inputs(self.in_dir, self.out_dir, self.options.globs, settled):
+            self._seen.add(item.rel)
+            job = jobs.get(item.rel)
+            # An unchanged size and mtime means unchanged content: no need to read it again.
+            known = (
+                job is not None
+                and job.content_hash != ""
+                and (job.size, job.mtime_ns) == (item.size, item.mtime_ns)
+            )
+            if job is not None and known:
+                digest, error = job.content_hash, None
+            else:
+                digest, error = hash_file(item.path)
+            decision = decide(
+                job,
+                digest,
+                self.schema_hash,
+                retry_failed=self.options.retry_failed and item.rel not in self._attempted,
+            )
+            if decision == Decision.SKIP_DONE and not self.result_path(item.rel).is_file():
+                decision = Decision.RESUME  # the result was deleted (or lost): make it again
+            if decision.needs_work:
+                work.append((item, digest, error))
+                if decision == Decision.RESUME:
+                    resumed.add(item.rel)
+            elif job is not None and not known:
+                self.store.record_stat(item.rel, item.size, item.mtime_ns)
+        if not work:
+            return
+        # Files a process died on (or that were abandoned) go last: should one of them crash
+        # the process, the other files still get done.
+        work.sort(key=lambda entry: entry[0].rel in resumed)
+        self._model()
+        self.observer.planned(len(work))
+        for item, digest, error in work:
+            if self.should_stop():
+                return
+            self._process(item, digest, error)
+
+    def _process(self, item: InputFile, digest: str, read_error: str | None) -> None:
+        self._attempted.add(item.rel)
+        self.observer.started(item.rel)
+        self.store.claim(item.rel, digest, self.schema_hash, item.size, item.mtime_ns)
+        started = time.perf_counter()
+        try:
+            if read_error is not None:
+                outcome = self._failure(item.rel, read_error, started)
+            else:
+                outcome = self._extract_and_write(item, started)
+        except KeyboardInterrupt:
+            self.store.release(item.rel)  # abandoned, not crashed: the next run redoes it
+            raise
+        self.store.finish(item.rel, outcome)
+        self._count(outcome)
+        self.observer.finished(item.rel, outcome)
+
+    def _extract_and_write(self, item: InputFile, started: float) -> Outcome:
+        extractor = self._model()
+        if not self.options.reuse_prefix:
+            extractor.engine.forget_prompt()
+        try:
+            document = read_document(item.path)
+            result = extractor.extract(document, self.schema)
+        except InputError as error:  # unreadable, unsupported, too long: this file only
+            return self._failure(item.rel, str(error), started)
+        except ThinkJsonError as error:
+            extractor.engine.forget_prompt()  # the cached state may be half-updated
+            return self._failure(item.rel, str(error), started)
+        except Exception as error:  # a bug on one document must not stop the others
+            extractor.engine.forget_prompt()
+            message = f"internal error ({type(error).__name__}: {error}); please report it"
+            return self._failure(item.rel, message, started)
+        if result.value is None:
+            problems = "; ".join(f.describe() for f in result.findings) or "no output"
+            return self._failure(item.rel, f"no JSON object was produced: {problems}", started)
+        try:
+            text = json.dumps(result.value, ensure_ascii=False, indent=2) + "\n"
+            write_atomically(self.result_path(item.rel), text)
+            write_atomically(self.report_path(item.rel), self._report(item.rel, result))
+        except OutputWriteError as error:
+            return self._failure(item.rel, str(error), started)
+        return _outcome(result, time.perf_counter() - started)
+
+    def _failure(self, rel: str, message: str, started: float) -> Outcome:
+        """A failed file keeps no result: an older one would describe other content."""
+        for stale in (self.result_path(rel), self.report_path(rel)):
+            try:
+                stale.unlink(missing_ok=True)
+            except OSError as exc:
+                message += f" (the older {stale} could not be removed: {exc.strerror or exc})"
+        return Outcome(JobStatus.FAILED, error=message, total_seconds=time.perf_counter() - started)
+
+    def _report(self, rel: str, result: ExtractionResult) -> str:
+        record = {"file": rel, "schema_hash": self.schema_hash, **result.to_dict()}
+        return json.dumps(record, ensure_ascii=False, indent=2) + "\n"
+
+    def _model(self) -> Extractor:
+        if self._extractor is None:
+            self.observer.loading_model()
+            self._extractor = self._load_extractor()
+            self._summary.load_seconds = self._extractor.engine.load_seconds
+            self.observer.model_loaded(self._extractor)
+        return self._extractor
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep, waking early on a stop request; False if one came."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.should_stop():
+                return False
+            time.sleep(min(_SLEEP_STEP, left))
+        return not self.should_stop()
+
+    def _count(self, outcome: Outcome) -> None:
+        summary = self._summary
+        if outcome.status == JobStatus.DONE:
+            summary.done += 1
+        elif outcome.status == JobStatus.INVALID:
+            summary.invalid += 1
+        else:
+            summary.failed += 1
+        summary.busy_seconds += outcome.total_seconds or 0.0
+        summary.model_seconds += (outcome.prompt_seconds or 0.0) + (outcome.decode_seconds or 0.0)
+        summary.prompt_tokens += outcome.prompt_tokens or 0
+        summary.cached_prompt_tokens += outcome.cached_prompt_tokens or 0
+        summary.generated_tokens += outcome.generated_tokens or 0
+
+    def _final_summary(self) -> BatchSummary:
+        summary = self._summary
+        jobs = self.store.jobs()
+        # Files removed while the batch ran (a watched folder's temporary files) do not count.
+        present = sorted(rel for rel in self._seen if os.path.lexists(self.in_dir / rel))
+        summary.files = len(present)
+        skipped = {JobStatus.DONE: 0, JobStatus.FAILED: 0, JobStatus.INVALID: 0}
+        summary.pending = 0
+        summary.problems = []
+        for rel in present:
+            job = jobs.get(rel)
+            status = job.status if job else JobStatus.PENDING
+            if status in (JobStatus.PENDING, JobStatus.RUNNING):
+                summary.pending += 1
+                continue
+            if rel not in self._attempted:
+                skipped[status] += 1
+            if job is not None and status in (JobStatus.FAILED, JobStatus.INVALID):
+                summary.problems.append({"file": rel, "status": str(status), "error": job.error})
+        summary.skipped_done = skipped[JobStatus.DONE]
+        summary.skipped_failed = skipped[JobStatus.FAILED]
+        summary.skipped_invalid = skipped[JobStatus.INVALID]
+        return summary
+
+
+# -- the pieces ------------------------------------------------------------------
+
+
+def scan_inputs(
+    in_dir: Path,
+    out_dir: Path | None = None,
+    globs: Sequence[str] = (),
+    modified_before: float | None = None,
+) -> list[InputFile]:
+    """Every input file under ``in_dir``, sorted: hidden files and folders and ``out_dir``
+    left out, filtered by ``globs``, and (when given) last modified before a time."""
+    skip = out_dir.resolve() if out_dir is not None else None
+    found = []
+    for root, folders, names in os.walk(in_dir):
+        here = Path(root)
+        folders[:] = [
+            name
+            for name in folders
+            if not name.startswith(".") and (skip is None or (here / name).resolve() != skip)
+        ]
+        for name in names:
+            if name.startswith("."):
+                continue
+            path = here / name
+            rel = path.relative_to(in_dir).as_posix()
+            if globs and not any(matches(rel, pattern) for pattern in globs):
+                continue
+            try:
+                info = path.stat()
+            except OSError:  # a broken link: kept, so it is recorded as failed when read
+                found.append(InputFile(rel, path, -1, 0))
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            if modified_before is not None and info.st_mtime > modified_before:
+                continue  # maybe still being written: the next scan takes it
+            found.append(InputFile(rel, path, info.st_size, info.st_mtime_ns))
+    return sorted(found, key=lambda item: item.rel)
+
+
+def matches(rel: str, pattern: str) -> bool:
+    """A pattern with a '/' is matched against the relative path, one without against the
+    file name (so ``*.txt`` takes text files in every subfolder)."""
+    return fnmatch.fnmatchcase(rel if "/" in pattern else rel.rsplit("/", 1)[-1], pattern)
+
+
+def hash_file(path: Path) -> tuple[str, str | None]:
+    """(sha256 of the bytes, None), or ("", why it cannot be read)."""
+    try:
+        return sha256_file(path), None
+    except OSError as exc:
+        return "", f"{path}: cannot be read ({exc.strerror or exc})"
+
+
+def remove_temporaries(out_dir: Path) -> int:
+    """Remove the temporary files a killed run left in ``out_dir``; return how many."""
+    removed = 0
+    for path in _walk_files(out_dir):
+        if is_temporary(path.name):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+class OutputLock:
+    """An exclusive lock on the output folder, so two batches never share a job database.
+
+    The operating system drops it when the process dies, kill -9 included.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputWriteError(f"{path}: cannot be created ({exc.strerror or exc})") from exc
+        if fcntl is None:
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.read(self._fd, 32).decode(errors="replace").strip() or "?"
+            os.close(self._fd)
+            self._fd = None
+            raise OutputWriteError(
+                f"{path.parent}: another batch (process {holder}) is using this output "
+                "folder; wait for it to end or choose another --out"
+            ) from exc
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"{os.getpid()}\n".encode())
+
+    def release(self) -> None:
+        """Empty the file first: a pid left in it would make viewers think a batch still runs."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)  # still held here, so no starting batch is affected
+            os.close(self._fd)  # closing drops the lock
+            self._fd = None
+
+
+def _outcome(result: ExtractionResult, seconds: float) -> Outcome:
+    generations = [attempt.generation for attempt in result.attempts]
+    chosen = result.chosen
+    return Outcome(
+        status=JobStatus.DONE if result.valid else JobStatus.INVALID,
+        error=None
+        if result.valid
+        else f"{chosen.schema_errors} schema error(s) remain after correction; written anyway",
+        findings=[dataclasses.asdict(finding) for finding in result.findings],
+        model_attempts=len(generations),
+        prompt_seconds=sum(g.prompt_seconds for g in generations),
+        decode_seconds=sum(g.decode_seconds for g in generations),
+        total_seconds=seconds,
+        prompt_tokens=sum(g.prompt_tokens for g in generations),
+        cached_prompt_tokens=sum(g.cached_prompt_tokens for g in generations),
+        generated_tokens=sum(g.generated_tokens for g in generations),
+    )
+
+
+def _walk_files(folder: Path) -> Iterator[Path]:
+    for root, _folders, names in os.walk(folder):
+        for name in names:
+            yield Path(root) / name
+

@@ -1,0 +1,127 @@
+"""``thinkjson-edge extract``: one document, one object."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from thinkjson_edge.cli.exit_codes import EXIT_INVALID_OUTPUT, guarded
+from thinkjson_edge.cli.options import (
+    extract_options,
+    model_options,
+    out_option,
+    quiet_option,
+    reasoning_options,
+    sampling_options,
+    schema_option,
+)
+
+_FINDINGS_SHOWN = 10  # on stderr; the report has them all
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@schema_option("JSON Schema of the object.")
+@out_option("out", "Write the object here (atomically) instead of stdout.")
+@model_options
+@reasoning_options
+@sampling_options
+@click.option(
+    "--report",
+    is_flag=True,
+    help="Print the full record (attempts, findings, timings) to stderr as JSON.",
+)
+@click.option(
+    "--report-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the full record to this file.",
+)
+@quiet_option()
+def extract(
+    file: Path,
+    schema_path: Path,
+    out: Path | None,
+    model: str | None,
+    device: str,
+    think: bool,
+    max_think_tokens: int,
+    self_correct: bool,
+    temperature: float,
+    seed: int,
+    report: bool,
+    report_file: Path | None,
+    quiet: bool,
+) -> None:
+    """Extract one JSON object matching --schema from FILE."""
+    from thinkjson_edge.files import check_writable, write_atomically
+    from thinkjson_edge.pipeline.documents import read_document
+    from thinkjson_edge.pipeline.extractor import Extractor
+    from thinkjson_edge.schema import load_schema
+
+    say = _Diagnostics(quiet)
+    with guarded("nothing was written"):
+        for target in (out, report_file):
+            if target:
+                check_writable(target)  # before minutes of work, not after
+        schema = load_schema(schema_path)
+        document = read_document(file)
+        options = extract_options(
+            think=think,
+            self_correct=self_correct,
+            max_think_tokens=max_think_tokens,
+            temperature=temperature,
+            seed=seed,
+        )
+        with Extractor(model, device=device, options=options) as extractor:
+            say(
+                f"model {extractor.model.name} ({extractor.model.chosen_by}) loaded in "
+                f"{extractor.engine.load_seconds:.1f} s; extracting from {document.source}"
+            )
+            result = extractor.extract(document, schema)
+
+    for attempt in result.attempts:
+        gen = attempt.generation
+        state = "valid" if attempt.valid else f"{attempt.schema_errors} schema error(s)"
+        say(
+            f"attempt {attempt.number}: {state}, {attempt.ungrounded} value(s) not found in the "
+            f"document; {gen.generated_tokens} tokens in {gen.decode_seconds:.1f} s "
+            f"({gen.tokens_per_second:.0f} tok/s), stop: {gen.stop_reason}"
+        )
+    for finding in result.findings[:_FINDINGS_SHOWN]:
+        say(f"  finding: {finding.describe()}")
+    if len(result.findings) > _FINDINGS_SHOWN:
+        say(f"  ... and {len(result.findings) - _FINDINGS_SHOWN} more findings (see --report)")
+    if len(result.attempts) > 1:
+        say(f"kept attempt {result.chosen_attempt}")
+
+    text = json.dumps(result.value, ensure_ascii=False, indent=2) + "\n"
+    with guarded():
+        if out:
+            write_atomically(out, text)
+            say(f"wrote {out}")
+        else:
+            click.echo(text, nl=False)
+        if report_file:
+            write_atomically(report_file, result.to_json() + "\n")
+    if not result.valid:
+        click.echo(
+            "thinkjson-edge: the result still fails the schema after correction; "
+            "it was written anyway, flagged by this exit code",
+            err=True,
+        )
+    if report:  # last on stderr, so a reader can take everything from the first "{" on
+        click.echo(result.to_json(), err=True)
+    if not result.valid:
+        sys.exit(EXIT_INVALID_OUTPUT)
+
+
+class _Diagnostics:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(f"thinkjson-edge: {message}", err=True)

@@ -1,0 +1,46 @@
+"""What one generation is asked for (``DecodeLimits``) and what it returns (``Generation``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Sees each generated token's bytes, and whether they are reasoning (see Engine.generate).
+PieceListener = Callable[[bytes, bool], None]
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Budgets and sampling settings for one generation."""
+
+    max_think_tokens: int = 256
+    max_json_tokens: int = 2048
+    closing_reserve: int = 64  # tokens kept back to finish the object in closing mode
+    temperature: float = 0.0  # 0 is greedy
+    seed: int = 0
+    full_mask: bool = False  # mask the whole vocabulary every step (for testing the fast path)
+
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What the engine produced for one prompt, with its costs."""
+
+    text: str
+    reasoning: str | None
+    json_text: str
+    # "complete", "closed-at-budget", "closed-on-repetition" or "truncated"; "merged" for the
+    # object merged from the chunks of a long document (its counts are the chunks' sums).
+    stop_reason: str
+    think_stop_reason: str | None  # "model", "budget" or "repetition"; None without reasoning
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    generated_tokens: int
+    think_tokens: int
+    prompt_seconds: float
+    first_token_seconds: float
+    decode_seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.generated_tokens / self.decode_seconds if self.decode_seconds else 0.0

@@ -1,0 +1,583 @@
+"""One llama.cpp session: load a GGUF, format chats, and decode under a grammar.
+
+Decoding is our own loop over llama.cpp's low-level API, because extraction
+needs what a plain completion call does not give:
+
+* the reasoning block gets a token budget; when it runs out (or the model
+  repeats itself), the closing tag is forced and the JSON begins;
+* the JSON can never be cut off: near the end of its budget decoding switches
+  to *closing mode*, where tokens that close strings, arrays and objects are
+  preferred wherever the grammar allows them, so the object is finished in a
+  few tokens; when the model loops, the value holding the loop is closed the
+  same way and decoding then goes on normally;
+* each step samples first and checks only the chosen token against the
+  grammar; when it is refused, the next few candidates are checked one by one,
+  and the whole vocabulary is masked only when none of them passes. Greedy
+  decoding picks exactly what full masking picks, and sampling follows the
+  masked distribution exactly (rejection sampling).
+* the prompt's KV state is kept, and a later prompt that shares its prefix
+  (a second attempt, the next document of a batch) evaluates only what differs.
+
+``llama_cpp`` is imported here only, lazily, so that importing the package stays light.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from thinkjson_edge.engine.generation import DecodeLimits, Generation, PieceListener
+from thinkjson_edge.environment import bound_openmp_spinning
+from thinkjson_edge.errors import DocumentTooLongError, GenerationError, ModelLoadError
+from thinkjson_edge.grammar.compiler import THINK_CLOSE, THINK_OPEN
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+DEVICES = ("auto", "cpu", "cuda", "metal")
+DEFAULT_CONTEXT = 8192
+_CLOSING_BIAS = 1000.0  # far above any logit: a closer wins wherever the grammar allows it
+_LOOP_MAX_PERIOD = 256  # bytes, see loop_span
+_LOOP_MIN_COPIES = 4
+_LOOP_MIN_BYTES = 32
+# Candidates checked one by one before the whole vocabulary is masked (see first_allowed):
+# one check costs microseconds, a mask of a 49K vocabulary milliseconds. Forced literals
+# (a property name the model would tokenise differently) often sit near rank 40.
+_FAST_CANDIDATES = 256
+_FAST_SAMPLES = 16
+_CLOSERS = frozenset(b'"]}')
+_CLOSERS_WITH_COMMA = frozenset(b'"]},')
+
+
+class Engine:
+    """A loaded model and its context, reused across many generations."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        device: str = "auto",
+        n_ctx: int = DEFAULT_CONTEXT,
+        n_threads: int | None = None,
+    ) -> None:
+        if device not in DEVICES:
+            raise ModelLoadError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+        bound_openmp_spinning()
+        import llama_cpp
+        from llama_cpp._internals import LlamaTokenDataArray
+
+        self._api = llama_cpp
+        self.model_path = Path(model_path)
+        self.device = device
+        started = time.perf_counter()
+        threads = n_threads or _available_cores()
+        try:
+            self._llm: Llama = llama_cpp.Llama(
+                model_path=str(self.model_path),
+                n_ctx=n_ctx,
+                n_gpu_layers=_gpu_layers(llama_cpp, device),
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
+        self.load_seconds = time.perf_counter() - started
+        self.n_ctx = self._llm.n_ctx()
+        self.n_vocab = self._llm.n_vocab()
+        model = self._llm._model
+        self._vocab = model.vocab
+        self._pieces = _token_pieces(llama_cpp, self._vocab, self.n_vocab)
+        self._closing_bias = _closing_bias(self._pieces)
+        self._candidates = LlamaTokenDataArray(n_vocab=self.n_vocab)  # shared by all grammars
+        self._formatter = _chat_formatter(self._llm)
+
+    # -- prompts -----------------------------------------------------------
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        """The prompt text for a conversation, by the model's own chat template."""
+        return self._formatter(messages=list(messages)).prompt
+
+    def tokenize(self, text: str) -> list[int]:
+        model = self._llm._model
+        tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        bos = model.token_bos()
+        if model.add_bos_token() and bos >= 0 and (not tokens or tokens[0] != bos):
+            tokens.insert(0, bos)
+        return tokens
+
+    # -- generation --------------------------------------------------------
+
+    def generate(
+        self,
+        prompt_tokens: list[int],
+        grammar: str,
+        *,
+        think: bool,
+        limits: DecodeLimits,
+        on_piece: PieceListener | None = None,
+    ) -> Generation:
+        """Generate the output for a prompt under a GBNF grammar (see the module docstring).
+
+        ``on_piece`` sees each token's bytes as it is written, and whether it is reasoning;
+        an exception it raises (a cancellation) stops the generation and propagates.
+        """
+        if not self.fits(len(prompt_tokens), limits, think=think):
+            raise DocumentTooLongError(
+                f"the prompt is {len(prompt_tokens)} tokens and the model's context holds "
+                f"{self.n_ctx}; shorten the document or use a model with a longer context"
+            )
+        started = time.perf_counter()
+        cached = self.evaluate_prompt(prompt_tokens)
+        prompt_seconds = time.perf_counter() - started
+        run = _Decoding(
+            self,
+            grammar,
+            think=think,
+            limits=limits,
+            room=self.n_ctx - len(prompt_tokens),
+            on_piece=on_piece,
+        )
+        try:
+            run.decode()
+        finally:
+            run.close()
+        finished = time.perf_counter()
+        first = run.first_token_at or finished
+        return Generation(
+            text=run.output.text(),
+            reasoning=run.output.reasoning() if think else None,
+            json_text=run.output.json_text(),
+            stop_reason=run.stop_reason,
+            think_stop_reason=run.think_stop_reason,
+            prompt_tokens=len(prompt_tokens),
+            cached_prompt_tokens=cached,
+            generated_tokens=len(run.tokens),
+            think_tokens=run.think_tokens,
+            prompt_seconds=prompt_seconds,
+            first_token_seconds=first - started,
+            decode_seconds=finished - started - prompt_seconds,
+        )
+
+    def fits(self, prompt_tokens: int, limits: DecodeLimits, *, think: bool) -> bool:
+        """Whether a prompt this long leaves room for the reasoning budget and the closing."""
+        reasoning = limits.max_think_tokens if think else 0
+        return prompt_tokens + limits.closing_reserve + reasoning <= self.n_ctx
+
+    def grammar_accepts(self, grammar: str, text: str) -> bool:
+        """Whether llama.cpp's grammar engine, as used in generation, accepts ``text`` whole.
+
+        The text's tokens are fed through a fresh grammar sampler one by one; the text is
+        accepted when every token is allowed and the grammar may end after the last one.
+        No model evaluation happens, so this is fast enough for measuring a compiler.
+        A text the model's vocabulary cannot spell (a byte no token writes) is not accepted:
+        the model could never write it.
+        """
+        tokens = self.encode_plain(text)
+        if b"".join(self._pieces[t] for t in tokens) != text.encode("utf-8"):
+            return False
+        sampler = self.new_grammar(grammar)
+        try:
+            for token in tokens:
+                if not sampler.allows(token):
+                    return False
+                sampler.accept(token)
+            return sampler.allows(self._llm._model.token_eos())
+        finally:
+            sampler.close()
+
+    def forget_prompt(self) -> None:
+        """Drop the cached prompt state, so the next prompt is evaluated in full."""
+        self._llm.n_tokens = 0
+
+    def evaluate_prompt(self, tokens: list[int]) -> int:
+        """Evaluate the prompt, reusing the longest cached prefix; return the tokens reused."""
+        llm = self._llm
+        limit = min(llm.n_tokens, len(tokens) - 1)  # at least one token is evaluated for logits
+        cached = llm.input_ids[:limit]
+        mismatch = np.nonzero(cached != np.asarray(tokens[:limit]))[0]
+        reused = int(mismatch[0]) if mismatch.size else limit
+        llm.n_tokens = reused
+        llm.eval(tokens[reused:])
+        return reused
+
+    # -- low-level steps used by _Decoding ------------------------------------
+
+    def logits(self) -> np.ndarray:
+        pointer = self._api.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+
+    def feed(self, token: int) -> None:
+        self._llm.eval([token])
+
+    def is_end(self, token: int) -> bool:
+        return bool(self._api.llama_vocab_is_eog(self._vocab, token))
+
+    def piece(self, token: int) -> bytes:
+        return self._pieces[token]
+
+    def encode_plain(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def new_grammar(self, text: str) -> _GrammarSampler:
+        return _GrammarSampler(self, text)
+
+    def close(self) -> None:
+        self._llm.close()
+
+
+class _GrammarSampler:
+    """llama.cpp's grammar sampler: check one token, mask all, accept."""
+
+    def __init__(self, engine: Engine, text: str) -> None:
+        self._engine = engine
+        self._api = engine._api
+        self._pointer = self._api.llama_sampler_init_grammar(
+            engine._vocab, text.encode("utf-8"), b"root"
+        )
+        if not self._pointer:
+            raise GenerationError(
+                "llama.cpp rejected the generated grammar (a bug: please report it)"
+            )
+        self._one = (self._api.llama_token_data * 1)()
+        self._one_array = self._api.llama_token_data_array(
+            data=ctypes.cast(self._one, self._api.llama_token_data_p),
+            size=1,
+            selected=-1,
+            sorted=False,
+        )
+
+    def allows(self, token: int) -> bool:
+        """Whether the grammar accepts ``token`` next (it sets a refused token's logit to -inf)."""
+        self._one[0].id = token
+        self._one[0].logit = 0.0
+        self._one_array.size = 1
+        self._one_array.selected = -1
+        self._api.llama_sampler_apply(self._pointer, ctypes.byref(self._one_array))
+        return self._one[0].logit != -np.inf
+
+    def mask(self, scores: np.ndarray) -> np.ndarray:
+        candidates = self._engine._candidates
+        candidates.copy_logits(scores)
+        self._api.llama_sampler_apply(self._pointer, ctypes.byref(candidates.candidates))
+        return np.array(candidates.candidates_data.logit)
+
+    def accept(self, token: int) -> None:
+        self._api.llama_sampler_accept(self._pointer, token)
+
+    def close(self) -> None:
+        if self._pointer:
+            self._api.llama_sampler_free(self._pointer)
+            self._pointer = None
+
+
+class _Output:
+    """The bytes generated so far, split into the reasoning block and the JSON."""
+
+    def __init__(self, think: bool) -> None:
+        self.in_think = think
+        self.think = bytearray()
+        self.json = bytearray()
+        self._depth = 0
+        self._in_string = False
+        self._escaped = False
+        self.json_done = False
+        # Nesting level after each JSON byte: 2 per open object or array, +1 inside a string.
+        self.levels: list[int] = []
+
+    @property
+    def level(self) -> int:
+        return self._depth * 2 + self._in_string
+
+    def add(self, data: bytes) -> None:
+        for byte in data:
+            if self.in_think:
+                self.think.append(byte)
+                if self.think.endswith(THINK_CLOSE.encode()):
+                    self.in_think = False
+                continue
+            if self.json_done:
+                continue  # trailing bytes of the last token (whitespace) are dropped
+            self.json.append(byte)
+            self._scan(byte)
+            self.levels.append(self.level)
+
+    def _scan(self, byte: int) -> None:
+        if self._in_string:
+            if self._escaped:
+                self._escaped = False
+            elif byte == 0x5C:  # backslash
+                self._escaped = True
+            elif byte == 0x22:
+                self._in_string = False
+        elif byte == 0x22:
+            self._in_string = True
+        elif byte in b"{[":
+            self._depth += 1
+        elif byte in b"}]":
+            self._depth -= 1
+            self.json_done = self._depth == 0
+
+    def pending_think_close(self) -> str:
+        """What is left to write of the closing tag (the model may have started it)."""
+        tag = THINK_CLOSE
+        for size in range(len(tag) - 1, 0, -1):
+            if self.think.endswith(tag[:size].encode()):
+                return tag[size:]
+        return tag
+
+    def reasoning(self) -> str:
+        body = self.think.decode("utf-8", errors="replace")
+        return body.removeprefix(THINK_OPEN).removesuffix(THINK_CLOSE).strip()
+
+    def json_text(self) -> str:
+        return self.json.decode("utf-8", errors="replace").strip()
+
+    def text(self) -> str:
+        return (bytes(self.think) + bytes(self.json)).decode("utf-8", errors="replace")
+
+
+class _Decoding:
+    """The state of one generation (see the module docstring for the rules)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        grammar: str,
+        *,
+        think: bool,
+        limits: DecodeLimits,
+        room: int,
+        on_piece: PieceListener | None = None,
+    ) -> None:
+        self.engine = engine
+        self.on_piece = on_piece
+        self.limits = limits
+        self.room = room
+        self.grammar = engine.new_grammar(grammar)
+        self.output = _Output(think)
+        self.tokens: list[int] = []
+        self.think_tokens = 0
+        self.json_tokens = 0
+        # Closing mode: why it is on, and for a loop, the nesting level whose end stops it.
+        self.closing_reason: str | None = None
+        self.closing_floor: int | None = None
+        self.loops_cut = 0
+        self.stop_reason = "truncated"
+        self.think_stop_reason: str | None = None
+        self.first_token_at: float | None = None
+        self._rng = np.random.default_rng(limits.seed)
+
+    @property
+    def closing(self) -> bool:
+        return self.closing_reason is not None
+
+    def decode(self) -> None:
+        """Run to the end of the object; ``stop_reason`` says how it ended."""
+        if self.output.in_think:
+            self.force(THINK_OPEN)
+        while len(self.tokens) < self.room:
+            if self.output.in_think:
+                if self.think_tokens >= self.limits.max_think_tokens:
+                    self.close_think("budget")
+                    continue
+                if loop_span(self.output.think):
+                    self.close_think("repetition")
+                    continue
+            elif not self.closing:
+                self.start_closing_if_needed()
+            token = self.pick()
+            if not self.engine.is_end(token):
+                self.take(token)
+                self.stop_closing_if_loop_closed()
+            if self.engine.is_end(token) or self.output.json_done:
+                self.stop_reason = self.final_reason()
+                return
+        self.stop_reason = "truncated"
+
+    def final_reason(self) -> str:
+        if self.closing_reason == "closed-at-budget":
+            return self.closing_reason
+        return "closed-on-repetition" if self.loops_cut else "complete"
+
+    def close_think(self, reason: str) -> None:
+        self.think_stop_reason = reason
+        self.force(self.output.pending_think_close())
+
+    def start_closing_if_needed(self) -> None:
+        """Close the whole object near the end of the budget, or the value a loop is in."""
+        reserve = self.limits.closing_reserve
+        if (
+            self.json_tokens >= self.limits.max_json_tokens - reserve
+            or self.room - len(self.tokens) <= reserve
+        ):
+            self.closing_reason, self.closing_floor = "closed-at-budget", None
+        elif span := loop_span(self.output.json):
+            # The loop lives in the innermost value that holds the whole repeated span.
+            self.closing_reason = "closed-on-repetition"
+            self.closing_floor = min(self.output.levels[-span:])
+            self.loops_cut += 1
+
+    def stop_closing_if_loop_closed(self) -> None:
+        """Back to normal decoding once the value that looped is closed."""
+        if self.closing_floor is not None and self.output.level < self.closing_floor:
+            self.closing_reason, self.closing_floor = None, None
+
+    def pick(self) -> int:
+        scores = self.engine.logits()
+        if self.closing:
+            scores = scores + self.engine._closing_bias
+        if not self.limits.full_mask and (token := self.first_allowed(scores)) is not None:
+            return token
+        masked = self.grammar.mask(scores)
+        if not np.isfinite(masked).any():
+            raise GenerationError("the grammar allows no token here (a bug: please report it)")
+        return self.sample(masked)
+
+    def first_allowed(self, scores: np.ndarray) -> int | None:
+        """A token the grammar allows, found by checking a few candidates one by one.
+
+        Greedy: the best-scored candidates in order, which is exactly the token full masking
+        would pick. Sampling: fresh draws from the same distribution until one is allowed
+        (rejection sampling, so the chosen token follows the masked distribution exactly).
+        None when no candidate passes; the caller then masks the whole vocabulary.
+        """
+        if self.limits.temperature <= 0:
+            best = int(np.argmax(scores))
+            if self.grammar.allows(best):
+                return best
+            top = np.argpartition(scores, -_FAST_CANDIDATES)[-_FAST_CANDIDATES:]
+            ranked = top[np.lexsort((top, -scores[top]))]  # best first; ties by id, as argmax
+            candidates = (int(t) for t in ranked[1:])
+        else:
+            candidates = (int(t) for t in self.draw(scores, _FAST_SAMPLES))
+        return next((t for t in candidates if self.grammar.allows(t)), None)
+
+    def sample(self, scores: np.ndarray) -> int:
+        if self.limits.temperature <= 0:
+            return int(np.argmax(scores))
+        return int(self.draw(scores, 1)[0])
+
+    def draw(self, scores: np.ndarray, count: int) -> np.ndarray:
+        """``count`` independent draws at the temperature (refused tokens have weight 0)."""
+        scaled = scores / self.limits.temperature
+        weights = np.exp(scaled - scaled.max())
+        return self._rng.choice(len(weights), size=count, p=weights / weights.sum())
+
+    def take(self, token: int) -> None:
+        self.grammar.accept(token)
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        in_think = self.output.in_think
+        self.tokens.append(token)
+        if in_think:
+            self.think_tokens += 1
+        else:
+            self.json_tokens += 1
+        piece = self.engine.piece(token)
+        self.output.add(piece)
+        if in_think and not self.output.in_think and self.think_stop_reason is None:
+            self.think_stop_reason = "model"
+        if not self.output.json_done:
+            self.engine.feed(token)
+        if self.on_piece is not None:
+            self.on_piece(piece, in_think)
+
+    def force(self, text: str) -> None:
+        """Write ``text`` as it tokenizes, checking each token against the grammar."""
+        for token in self.engine.encode_plain(text):
+            if not self.grammar.allows(token):
+                raise GenerationError(f"the grammar refused the forced text {text!r} (a bug)")
+            self.take(token)
+
+    def close(self) -> None:
+        self.grammar.close()
+
+
+def _token_pieces(llama_cpp: Any, vocab: Any, n_vocab: int) -> list[bytes]:
+    """The bytes each token writes (special tokens such as end-of-turn write nothing)."""
+    buffer = ctypes.create_string_buffer(256)
+    pieces = []
+    for token in range(n_vocab):
+        size = llama_cpp.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, False)
+        pieces.append(buffer.raw[: max(size, 0)])
+    return pieces
+
+
+def loop_span(text: bytes) -> int:
+    """How many trailing bytes of ``text`` are one block repeated back to back (0: no loop).
+
+    Blocks of 1 to 256 bytes count: "0000", a repeated phrase, a repeated array item.
+    A block must repeat at least 4 times and over at least 32 bytes, so that a short
+    legitimate repeat ("1.00 1.00", two identical line items) is left alone.
+    """
+    for period in range(1, _LOOP_MAX_PERIOD + 1):
+        copies = max(_LOOP_MIN_COPIES, -(-_LOOP_MIN_BYTES // period))
+        span = copies * period
+        if len(text) < span:
+            return 0
+        if text[-1] != text[-1 - period]:
+            continue  # cheap rejection before comparing whole blocks
+        if text[-span:] == text[-period:] * copies:
+            return span
+    return 0
+
+
+def _closing_bias(pieces: list[bytes]) -> np.ndarray:
+    """Per-token bonus in closing mode: pure closers most, closers with commas next."""
+    bias = np.zeros(len(pieces), dtype=np.float32)
+    for token, piece in enumerate(pieces):
+        stripped = piece.strip()
+        if stripped and all(b in _CLOSERS for b in stripped):
+            bias[token] = _CLOSING_BIAS
+        elif stripped and all(b in _CLOSERS_WITH_COMMA for b in stripped):
+            bias[token] = _CLOSING_BIAS / 2
+    return bias
+
+
+def _available_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _gpu_layers(llama_cpp: Any, device: str) -> int:
+    """Layers to offload: all on a GPU device, none on the CPU."""
+    if device == "cpu":
+        return 0
+    gpu = bool(llama_cpp.llama_supports_gpu_offload())
+    if device == "auto":
+        return -1 if gpu else 0
+    if not gpu:
+        raise ModelLoadError(
+            f"--device {device}: this llama-cpp-python build has no GPU support; reinstall it "
+            'with CMAKE_ARGS="-DGGML_CUDA=on" for CUDA (Metal is built in on macOS), '
+            "or use --device cpu"
+        )
+    if device == "metal" and sys.platform != "darwin":
+        raise ModelLoadError("--device metal: Metal is only available on macOS")
+    return -1
+
+
+def _chat_formatter(llm: Llama) -> Any:
+    """The model's own chat template, or ChatML when the GGUF has none."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    model = llm._model
+    template = llm.metadata.get("tokenizer.chat_template") or _CHATML
+    eos = model.token_get_text(model.token_eos()) if model.token_eos() >= 0 else ""
+    bos = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
+    return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+
+_CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)

@@ -1,0 +1,394 @@
+"""The user's model store: installed GGUF files, each with a sha256 manifest.
+
+Layout of ``models_dir()``: ``NAME.gguf`` (what ``--model NAME`` runs),
+``NAME.manifest.json`` (sha256, size, where it came from), and optionally
+``NAME.card.md`` and ``NAME.license.txt``.
+
+A *bundle* carries one model to an offline site: a folder with ``NAME.gguf``,
+``README.md`` (model card), ``LICENSE`` and ``manifest.json`` listing every file's
+sha256 and size. ``import_bundle`` checks every checksum before installing anything.
+
+``pull`` is the only function that talks to the network (the Hugging Face Hub, through
+``huggingface-hub``); every other one works offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from thinkjson_edge.errors import (
+    BundleError,
+    IntegrityError,
+    ModelExistsError,
+    ModelLoadError,
+    ModelNotInstalledError,
+    OutputWriteError,
+)
+from thinkjson_edge.files import atomic_target, sha256_file, write_atomically
+from thinkjson_edge.models.choice import DEFAULT_MODEL, embedded_model_path, models_dir
+
+MANIFEST_SUFFIX = ".manifest.json"
+CARD_SUFFIX = ".card.md"
+LICENSE_SUFFIX = ".license.txt"
+BUNDLE_MANIFEST = "manifest.json"
+BUNDLE_FORMAT = "thinkjson-edge-bundle/1"
+
+
+@dataclass
+class InstalledModel:
+    name: str
+    path: Path
+    size: int
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class IntegrityReport:
+    name: str
+    checked: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+# -- the store ---------------------------------------------------------------
+
+
+def store_dir() -> Path:
+    return models_dir()
+
+
+def list_models() -> list[InstalledModel]:
+    """Installed models in name order (the embedded default is not listed here)."""
+    folder = store_dir()
+    if not folder.is_dir():
+        return []
+    return [_installed(path) for path in sorted(folder.glob("*.gguf"))]
+
+
+def installed(name: str) -> InstalledModel:
+    """The installed model ``name``, or an error saying how to get it."""
+    path = store_dir() / f"{name}.gguf"
+    if not path.is_file():
+        raise ModelNotInstalledError(
+            f"model {name!r} is not installed in {store_dir()}. Nothing is downloaded at run "
+            f"time: on a connected machine run `thinkjson-edge models pull {name}` (or "
+            "`models export` there), then `thinkjson-edge models import BUNDLE` here"
+        )
+    return _installed(path)
+
+
+def resolve_model_file(spec: str) -> Path:
+    """A GGUF path for a model name, the default model, or a path."""
+    if spec in (DEFAULT_MODEL, "default"):
+        return embedded_model_path()
+    if (store_dir() / f"{spec}.gguf").is_file():
+        return store_dir() / f"{spec}.gguf"
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    if spec.endswith(".gguf") or "/" in spec or os.sep in spec:
+        raise ModelLoadError(f"model file {spec} does not exist")
+    return installed(spec).path  # raises with the how-to message
+
+
+
+def resolve_source(spec: str) -> Path:
+    """A path as given when it exists, else an installed model name or the default model."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        return path
+    return resolve_model_file(spec)
+
+
+def install_file(
+    source: Path, name: str, record: dict[str, Any], *, move: bool = False, force: bool = False
+) -> InstalledModel:
+    """Copy (or move) a GGUF into the store as ``name`` and write its manifest."""
+    _check_name(name)
+    folder = store_dir()
+    target = folder / f"{name}.gguf"
+    if target.exists() and not force:
+        raise ModelExistsError(
+            f"model {name!r} is already installed ({target}); remove it first or pass --force"
+        )
+    try:
+        with atomic_target(target) as partial:
+            if move:
+                shutil.move(str(source), partial)
+            else:
+                shutil.copyfile(source, partial)
+            digest = sha256_file(partial)
+            expected = record.get("sha256")
+            if expected and digest != expected:
+                raise IntegrityError(f"{source} changed while it was copied into the store")
+            manifest = {
+                "name": name,
+                "file": target.name,
+                "sha256": digest,
+                "size": partial.stat().st_size,
+                "installed": _now(),
+                **{k: v for k, v in record.items() if k not in ("sha256", "size")},
+            }
+            if not manifest.get("quant"):
+                from thinkjson_edge.models.gguf import read_header
+
+                manifest["quant"] = read_header(partial).file_type
+            # The manifest first: a model file never sits in the store without its checksum.
+            _write_json(folder / f"{name}{MANIFEST_SUFFIX}", manifest)
+    except OSError as exc:
+        raise OutputWriteError(f"cannot install {name!r} into {folder}: {exc}") from exc
+    return _installed(target)
+
+
+def remove(name: str) -> list[Path]:
+    """Delete an installed model and its side files; return what was deleted."""
+    model = installed(name)
+    removed = []
+    for path in (model.path, *_side_files(name)):
+        if path.exists():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def verify_integrity(name: str) -> IntegrityReport:
+    """Check an installed model against its manifest (sha256, size) and its GGUF structure."""
+    from thinkjson_edge.errors import ConversionError
+    from thinkjson_edge.models.gguf import read_header
+
+    model = installed(name)
+    report = IntegrityReport(name)
+    expected = model.manifest.get("sha256")
+    if not expected:
+        report.problems.append(f"{name} has no manifest with a sha256; reinstall it")
+    else:
+        digest = sha256_file(model.path)
+        report.checked.append(f"sha256 {digest}")
+        if digest != expected:
+            report.problems.append(f"sha256 is {digest}, the manifest says {expected}")
+    try:
+        header = read_header(model.path)
+        report.checked.append(f"GGUF complete: {len(header.tensors)} tensors")
+    except ConversionError as exc:
+        report.problems.append(str(exc))
+    return report
+
+
+def model_info(spec: str) -> dict[str, Any]:
+    """What a model file is: architecture, quantization, sizes, tokenizer, provenance."""
+    from thinkjson_edge.models.gguf import read_header, read_provenance
+
+    path = resolve_model_file(spec)
+    header = read_header(path)
+    meta = header.metadata
+    arch = header.architecture
+    params = sum(_count(t.shape) for t in header.tensors)
+    name = spec if (store_dir() / f"{spec}.gguf").is_file() else None
+    return {
+        "path": str(path),
+        "size": header.file_size,
+        "architecture": arch,
+        "quant": header.file_type,
+        "name": meta.get("general.name"),
+        "parameters": params,
+        "tensors": len(header.tensors),
+        "context_length": meta.get(f"{arch}.context_length"),
+        "layers": meta.get(f"{arch}.block_count"),
+        "vocabulary": header.array_lengths.get("tokenizer.ggml.tokens"),
+        "tokenizer": f"{meta.get('tokenizer.ggml.model')} / {meta.get('tokenizer.ggml.pre')}",
+        "chat_template": "tokenizer.chat_template" in meta,
+        "license": meta.get("general.license"),
+        "provenance": read_provenance(meta),
+        "manifest": installed(name).manifest if name else {},
+    }
+
+
+def _count(shape: tuple[int, ...]) -> int:
+    total = 1
+    for dim in shape:
+        total *= dim
+    return total
+
+
+# -- bundles -----------------------------------------------------------------
+
+
+def export_bundle(spec: str, dest: Path, *, name: str | None = None) -> Path:
+    """Write a bundle for the model ``spec`` (name or path) into the folder ``dest``."""
+    from thinkjson_edge.models.gguf import read_header
+
+    source = resolve_model_file(spec)
+    name = name or (DEFAULT_MODEL if spec in (DEFAULT_MODEL, "default") else source.stem)
+    _check_name(name)
+    manifest = installed(name).manifest if (store_dir() / f"{name}.gguf").is_file() else {}
+    header = read_header(source)
+    dest = Path(dest)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        if any(dest.iterdir()):
+            raise OutputWriteError(f"bundle folder {dest} is not empty")
+        shutil.copyfile(source, dest / f"{name}.gguf")
+        license_text = _side_text(name, LICENSE_SUFFIX) or _license_note(header.metadata)
+        (dest / "LICENSE").write_text(license_text, encoding="utf-8")
+        card = _side_text(name, CARD_SUFFIX) or model_card(name, header.metadata, manifest)
+        (dest / "README.md").write_text(card, encoding="utf-8")
+        files = [_file_entry(dest, f) for f in (f"{name}.gguf", "LICENSE", "README.md")]
+        _write_json(
+            dest / BUNDLE_MANIFEST,
+            {
+                "format": BUNDLE_FORMAT,
+                "name": name,
+                "created": _now(),
+                "architecture": header.architecture,
+                "quant": header.file_type,
+                "source": manifest.get("source", {"file": str(source)}),
+                "files": files,
+            },
+        )
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write the bundle to {dest}: {exc}") from exc
+    return dest
+
+
+def import_bundle(bundle: Path, *, name: str | None = None, force: bool = False) -> InstalledModel:
+    """Check every file of ``bundle`` against its manifest, then install the model.
+
+    Nothing is installed unless every checksum and size matches.
+    """
+    from thinkjson_edge.errors import ConversionError
+    from thinkjson_edge.models.gguf import read_header
+
+    bundle = Path(bundle)
+    manifest = read_bundle_manifest(bundle)
+    problems = []
+    for entry in manifest["files"]:
+        path = bundle / entry["path"]
+        if not path.is_file():
+            problems.append(f"{entry['path']} is missing")
+        elif path.stat().st_size != entry["size"]:
+            problems.append(f"{entry['path']} has {path.stat().st_size} bytes, not {entry['size']}")
+        elif (digest := sha256_file(path)) != entry["sha256"]:
+            problems.append(f"{entry['path']} has sha256 {digest}, not {entry['sha256']}")
+    if problems:
+        raise IntegrityError(
+            f"bundle {bundle} does not match its manifest, nothing was installed: "
+            + "; ".join(problems)
+        )
+    gguf_entry = next(e for e in manifest["files"] if e["path"].endswith(".gguf"))
+    gguf_path = bundle / gguf_entry["path"]
+    try:
+        read_header(gguf_path)
+    except ConversionError as exc:
+        raise IntegrityError(f"bundle {bundle}: {exc}") from exc
+    name = name or manifest["name"]
+    record = {
+        "sha256": gguf_entry["sha256"],
+        "source": {**manifest.get("source", {}), "bundle": str(bundle.resolve())},
+        "quant": manifest.get("quant"),
+    }
+    model = install_file(gguf_path, name, record, force=force)
+    for file_name, suffix in (("README.md", CARD_SUFFIX), ("LICENSE", LICENSE_SUFFIX)):
+        if (bundle / file_name).is_file():
+            shutil.copyfile(bundle / file_name, store_dir() / f"{name}{suffix}")
+    return model
+
+
+def read_bundle_manifest(bundle: Path) -> dict[str, Any]:
+    """The bundle's manifest, checked for shape (not yet for checksums)."""
+    path = Path(bundle) / BUNDLE_MANIFEST
+    if not path.is_file():
+        raise BundleError(f"{bundle} is not a model bundle: it has no {BUNDLE_MANIFEST}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BundleError(f"{path} cannot be read: {exc}") from exc
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if manifest.get("format") != BUNDLE_FORMAT or not isinstance(files, list):
+        raise BundleError(f"{path} is not a {BUNDLE_FORMAT} manifest")
+    for entry in files:
+        ok = isinstance(entry, dict) and isinstance(entry.get("path"), str)
+        ok = ok and isinstance(entry.get("sha256"), str) and isinstance(entry.get("size"), int)
+        if not ok or Path(entry["path"]).name != entry["path"]:  # no folders, no "../"
+            raise BundleError(f"{path}: bad file entry {entry!r}")
+    if sum(e["path"].endswith(".gguf") for e in files) != 1:
+        raise BundleError(f"{path} must list exactly one .gguf file")
+    if not isinstance(manifest.get("name"), str):
+        raise BundleError(f"{path} has no model name")
+    return manifest
+
+
+def model_card(name: str, metadata: dict[str, Any], manifest: dict[str, Any]) -> str:
+    """A short model card for a bundle that brings none of its own."""
+    from thinkjson_edge.models.gguf import FILE_TYPES, read_provenance
+
+    arch = metadata.get("general.architecture", "unknown")
+    lines = [
+        f"# {name}",
+        "",
+        f"- architecture: {arch}",
+        f"- quantization: {FILE_TYPES.get(metadata.get('general.file_type'), 'unknown')}",
+        f"- context length: {metadata.get(f'{arch}.context_length', 'unknown')}",
+        f"- license: {metadata.get('general.license', 'see LICENSE')}",
+    ]
+    if source := manifest.get("source"):
+        lines.append(f"- source: {json.dumps(source)}")
+    lines += [f"- {key}: {value}" for key, value in read_provenance(metadata).items()]
+    lines += ["", "Install at the site with `thinkjson-edge models import THIS_FOLDER`.", ""]
+    return "\n".join(lines)
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+def _installed(path: Path) -> InstalledModel:
+    manifest_path = path.with_name(path.stem + MANIFEST_SUFFIX)
+    manifest: dict[str, Any] = {}
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = {"error": f"{manifest_path.name} cannot be read"}
+    return InstalledModel(path.stem, path, path.stat().st_size, manifest)
+
+
+def _side_files(name: str) -> list[Path]:
+    return [store_dir() / f"{name}{s}" for s in (MANIFEST_SUFFIX, CARD_SUFFIX, LICENSE_SUFFIX)]
+
+
+def _side_text(name: str, suffix: str) -> str | None:
+    path = store_dir() / f"{name}{suffix}"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def _license_note(metadata: dict[str, Any]) -> str:
+    licence = metadata.get("general.license")
+    if licence:
+        return f"This model is distributed under the license: {licence}\n"
+    return "The model file names no license; check its source before distributing it.\n"
+
+
+def _file_entry(folder: Path, name: str) -> dict[str, Any]:
+    path = folder / name
+    return {"path": name, "sha256": sha256_file(path), "size": path.stat().st_size}
+
+
+def _check_name(name: str) -> None:
+    if not name or Path(name).name != name or name.startswith(".") or name.endswith(".gguf"):
+        raise ModelLoadError(f"{name!r} is not a usable model name (a plain name, no .gguf)")
+
+
+def _write_json(path: Path, value: Any) -> None:
+    write_atomically(path, json.dumps(value, indent=2) + "\n")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

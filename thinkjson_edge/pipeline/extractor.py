@@ -1,0 +1,428 @@
+"""The extraction pipeline: document -> attempt 1 -> findings -> attempt 2 -> result.
+
+Self-correction follows SCoRe (arXiv 2409.12917): when the first attempt has
+findings, a second attempt sees the document, the schema, the first attempt
+and what is wrong with it, and is asked to correct it.
+
+Which attempt is kept: the one with the smaller ``Attempt.rank()``, that is a
+schema-valid one before an invalid one, then fewer schema errors, then fewer
+values not found in the document. On a tie the first attempt is kept: a
+correction replaces an answer only when it is measurably better.
+
+A document whose first prompt does not fit the model's context (the same test the
+engine applies) is split into overlapping chunks (``chunking``); each chunk goes
+through the same pipeline, and the chunks' objects are merged by the schema
+(``merge``) and checked like any attempt.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from thinkjson_edge.engine.generation import DecodeLimits, Generation, PieceListener
+from thinkjson_edge.engine.llama import DEFAULT_CONTEXT, Engine
+from thinkjson_edge.errors import DocumentTooLongError
+from thinkjson_edge.grammar.compiler import CompiledGrammar, GrammarLimits, compile_schema
+from thinkjson_edge.models.choice import ModelChoice, choose_model
+from thinkjson_edge.pipeline.assessment import MAX_PROBLEMS_IN_PROMPT, assess_output
+from thinkjson_edge.pipeline.chunk_merge import ChunkValue, Merged, merge_chunk_values
+from thinkjson_edge.pipeline.chunking import Chunk, split_document
+from thinkjson_edge.pipeline.documents import Document, read_document
+from thinkjson_edge.pipeline.findings import (
+    INCOMPLETE,
+    Finding,
+    ground_values,
+    grounding_findings,
+    schema_findings,
+    shift_grounding,
+)
+from thinkjson_edge.pipeline.grounding import NormalisedText
+from thinkjson_edge.pipeline.prompts import correction_messages, extraction_messages
+from thinkjson_edge.pipeline.result import Attempt, ChunkResult, ExtractionResult
+from thinkjson_edge.schema import Schema, load_schema
+
+# Sees the output as it is written: the attempt's number, a piece of text, whether it is
+# reasoning (the think tags included) rather than JSON.
+TextListener = Callable[[int, str, bool], None]
+
+# Tokens a chunk leaves unused: the document's first and last tokens may merge differently
+# with the prompt text around them than when the chunk is counted alone.
+CHUNK_SAFETY_MARGIN = 32
+MIN_CHUNK_TOKENS = 64  # below this a chunk holds too little text to extract anything from
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """How to extract; every field has the CLI's default."""
+
+    think: bool = True
+    self_correct: bool = True
+    max_think_tokens: int = 256
+    max_json_tokens: int = 2048
+    temperature: float = 0.0
+    seed: int = 0
+    grammar_limits: GrammarLimits = field(default_factory=GrammarLimits)
+    max_chunks: int = 64  # a document needing more chunks is refused (DocumentTooLongError)
+    chunk_overlap_tokens: int = 128  # text neighbouring chunks share (at most half a chunk)
+
+    def decode_limits(self) -> DecodeLimits:
+        return DecodeLimits(
+            max_think_tokens=self.max_think_tokens,
+            max_json_tokens=self.max_json_tokens,
+            temperature=self.temperature,
+            seed=self.seed,
+        )
+
+
+class Extractor:
+    """Loads a model once and extracts from many documents.
+
+    >>> with Extractor() as extractor:                                    # doctest: +SKIP
+    ...     result = extractor.extract("receipt.txt", "receipt.schema.json")
+    ...     print(result.value)
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        device: str = "auto",
+        n_ctx: int = DEFAULT_CONTEXT,
+        n_threads: int | None = None,
+        options: ExtractOptions | None = None,
+    ) -> None:
+        self.model: ModelChoice = choose_model(str(model) if model is not None else None)
+        self.engine = Engine(self.model.path, device=device, n_ctx=n_ctx, n_threads=n_threads)
+        self.options = options or ExtractOptions()
+        self._grammars: dict[tuple[str, GrammarLimits], CompiledGrammar] = {}
+
+    def __enter__(self) -> Extractor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def extract(
+        self,
+        document: str | Path | Document,
+        schema: str | Path | dict[str, Any] | Schema,
+        *,
+        on_text: TextListener | None = None,
+        **overrides: Any,
+    ) -> ExtractionResult:
+        """Extract one object from ``document`` (a path or a Document) matching ``schema``.
+
+        ``on_text(attempt, text, reasoning)`` sees the output as it is written (for a live
+        view); an exception it raises, such as ``Cancelled``, stops the extraction. Other
+        keyword arguments override fields of ``ExtractOptions`` for this call.
+        """
+        options = replace(self.options, **overrides) if overrides else self.options
+        started = time.perf_counter()
+        if not isinstance(schema, Schema):
+            schema = load_schema(schema)
+        if not isinstance(document, Document):
+            document = read_document(document)
+        grammar = self.grammar_for(schema, options.grammar_limits)
+        prompt = self._prompt(extraction_messages(schema.text, document.text, think=options.think))
+        if not self._fits(len(prompt), options):
+            chunks = self._chunks(document, schema, options, len(prompt))
+            return self._extract_chunked(
+                document, chunks, schema, grammar, options, started, on_text
+            )
+        located = NormalisedText(document.text)
+
+        attempts, skipped = self._pipeline(
+            document.text, prompt, schema, grammar, located, options, on_text
+        )
+        chosen = min(attempts, key=lambda a: (a.rank(), a.number))
+        return ExtractionResult(
+            value=chosen.value,
+            valid=chosen.valid,
+            chosen_attempt=chosen.number,
+            attempts=attempts,
+            source=document.source,
+            model=self.model.name,
+            think=options.think,
+            load_seconds=self.engine.load_seconds,
+            total_seconds=time.perf_counter() - started,
+            validation_only=list(grammar.validation_only),
+            correction_skipped=skipped,
+        )
+
+    def grammar_for(self, schema: Schema, limits: GrammarLimits) -> CompiledGrammar:
+        """The compiled grammar of a schema, compiled once per schema and limits."""
+        key = (schema.text, limits)
+        if key not in self._grammars:
+            self._grammars[key] = compile_schema(schema.schema, limits)
+        return self._grammars[key]
+
+    def chunk_budget(self, schema: Schema, options: ExtractOptions) -> int:
+        """Tokens of document one chunk may hold, so that its prompt and answer fit the context.
+
+        The context less the prompt around an empty document, the reasoning budget, a
+        reserve for the JSON (``max_json_tokens``, at most a quarter of the context), the
+        closing reserve and a safety margin. The JSON reserve also leaves room for a
+        second attempt's longer prompt.
+        """
+        limits = options.decode_limits()
+        think = limits.max_think_tokens if options.think else 0
+        json_reserve = min(limits.max_json_tokens, self.engine.n_ctx // 4)
+        reserved = think + json_reserve + limits.closing_reserve + CHUNK_SAFETY_MARGIN
+        return self.engine.n_ctx - self._prompt_around(schema, options) - reserved
+
+    def _prompt_around(self, schema: Schema, options: ExtractOptions) -> int:
+        """Tokens of the first prompt with an empty document."""
+        return len(self._prompt(extraction_messages(schema.text, "", think=options.think)))
+
+    def _extract_chunked(
+        self,
+        document: Document,
+        chunks: list[Chunk],
+        schema: Schema,
+        grammar: CompiledGrammar,
+        options: ExtractOptions,
+        started: float,
+        on_text: TextListener | None,
+    ) -> ExtractionResult:
+        """Extract from each chunk of a document too long for the context, then merge."""
+        records = [
+            self._extract_chunk(chunk, schema, grammar, options, on_text) for chunk in chunks
+        ]
+        merged = merge_chunk_values(
+            schema.schema,
+            [
+                ChunkValue(chunk, record.chosen.value)
+                for chunk, record in zip(chunks, records, strict=True)
+                if record.chosen.value is not None
+            ],
+        )
+        attempt = _merged_attempt(schema, merged, records, NormalisedText(document.text))
+        return ExtractionResult(
+            value=attempt.value,
+            valid=attempt.valid,
+            chosen_attempt=1,
+            attempts=[attempt],
+            source=document.source,
+            model=self.model.name,
+            think=options.think,
+            load_seconds=self.engine.load_seconds,
+            total_seconds=time.perf_counter() - started,
+            validation_only=list(grammar.validation_only),
+            chunks=len(chunks),
+            chunk_results=records,
+        )
+
+    def _chunks(
+        self, document: Document, schema: Schema, options: ExtractOptions, prompt_tokens: int
+    ) -> list[Chunk]:
+        """The chunks of a document whose first prompt is ``prompt_tokens`` long."""
+        budget = self.chunk_budget(schema, options)
+        context = f"the model's context holds {self.engine.n_ctx} tokens"
+        if budget < MIN_CHUNK_TOKENS:
+            raise DocumentTooLongError(
+                f"the document is too long for the context, and it cannot be split: {context}, "
+                f"and the prompt, schema and decoding budgets leave {max(budget, 0)} tokens of "
+                "it for the document; use a model with a longer context or a smaller schema"
+            )
+        document_tokens = prompt_tokens - self._prompt_around(schema, options)
+        if document_tokens > options.max_chunks * budget:  # refused before any splitting
+            raise DocumentTooLongError(
+                f"the document is {document_tokens} tokens; {context}, which leaves {budget} "
+                f"tokens of document per chunk, so it needs more than {options.max_chunks} "
+                "chunks (the limit, max_chunks); shorten the document or use a model with a "
+                "longer context"
+            )
+        try:
+            return split_document(
+                document.text,
+                budget,
+                lambda text: len(self.engine.tokenize(text)),
+                overlap=options.chunk_overlap_tokens,
+                max_chunks=options.max_chunks,
+            )
+        except DocumentTooLongError as error:
+            raise DocumentTooLongError(f"{error} ({context})") from error
+
+    def _extract_chunk(
+        self,
+        chunk: Chunk,
+        schema: Schema,
+        grammar: CompiledGrammar,
+        options: ExtractOptions,
+        on_text: TextListener | None,
+    ) -> ChunkResult:
+        prompt = self._prompt(extraction_messages(schema.text, chunk.text, think=options.think))
+        attempts, skipped = self._pipeline(
+            chunk.text, prompt, schema, grammar, NormalisedText(chunk.text), options, on_text
+        )
+        # Grounding was done in the chunk; report it at offsets in the whole document.
+        attempts = [
+            replace(a, grounding=shift_grounding(a.grounding, chunk.start)) for a in attempts
+        ]
+        chosen = min(attempts, key=lambda a: (a.rank(), a.number))
+        return ChunkResult(
+            chunk.number, chunk.start, chunk.end, chunk.tokens, attempts, chosen.number, skipped
+        )
+
+    def _pipeline(
+        self,
+        text: str,
+        prompt: list[int],
+        schema: Schema,
+        grammar: CompiledGrammar,
+        located: NormalisedText,
+        options: ExtractOptions,
+        on_text: TextListener | None = None,
+    ) -> tuple[list[Attempt], bool]:
+        """Attempt 1, then attempt 2 if it has findings; and whether attempt 2 was skipped.
+
+        The second prompt holds the first answer too; when it would not fit the context,
+        the correction is skipped (and reported) rather than failing the whole extraction.
+        """
+        first = self._attempt(1, prompt, schema, grammar, located, options, on_text)
+        if not (options.self_correct and first.findings):
+            return [first], False
+        problems = [f.describe() for f in first.findings[:MAX_PROBLEMS_IN_PROMPT]]
+        correction = self._prompt(
+            correction_messages(
+                schema.text, text, first.generation.text, problems, think=options.think
+            )
+        )
+        if not self._fits(len(correction), options):
+            return [first], True
+        second = self._attempt(2, correction, schema, grammar, located, options, on_text)
+        return [first, second], False
+
+    def _prompt(self, messages: list[dict[str, str]]) -> list[int]:
+        return self.engine.tokenize(self.engine.render_chat(messages))
+
+    def _fits(self, prompt_tokens: int, options: ExtractOptions) -> bool:
+        """Whether the engine accepts a prompt this long: the test in ``Engine.generate``."""
+        return self.engine.fits(prompt_tokens, options.decode_limits(), think=options.think)
+
+    def _attempt(
+        self,
+        number: int,
+        prompt: list[int],
+        schema: Schema,
+        grammar: CompiledGrammar,
+        located: NormalisedText,
+        options: ExtractOptions,
+        on_text: TextListener | None = None,
+    ) -> Attempt:
+        generation = self.engine.generate(
+            prompt,
+            grammar.gbnf(think=options.think),
+            think=options.think,
+            limits=options.decode_limits(),
+            on_piece=_piece_decoder(number, on_text) if on_text else None,
+        )
+        value, findings, grounded = assess_output(
+            generation.json_text, generation.stop_reason, schema, located
+        )
+        return Attempt(number, generation, value, findings, grounded)
+
+
+
+class LazyExtractor:
+    """An ``Extractor`` made on first use, so work that needs no model loads none.
+
+    Batch and eval skip what is already done; the interface loads in a worker thread.
+    """
+
+    def __init__(
+        self, model: str | Path | None, device: str = "auto", options: ExtractOptions | None = None
+    ) -> None:
+        self.model = model
+        self.device = device
+        self.options = options or ExtractOptions()
+        self._extractor: Extractor | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._extractor is not None
+
+    def get(self) -> Extractor:
+        if self._extractor is None:
+            self._extractor = Extractor(self.model, device=self.device, options=self.options)
+        return self._extractor
+
+    def close(self) -> None:
+        if self._extractor is not None:
+            self._extractor.close()
+            self._extractor = None
+
+    def __enter__(self) -> LazyExtractor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _piece_decoder(attempt: int, on_text: TextListener) -> PieceListener:
+    """The engine's byte pieces as text for ``on_text`` (a character may span two tokens)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def on_piece(piece: bytes, reasoning: bool) -> None:
+        if text := decoder.decode(piece):
+            on_text(attempt, text, reasoning)
+
+    return on_piece
+
+
+def extract(
+    document: str | Path | Document,
+    schema: str | Path | dict[str, Any] | Schema,
+    *,
+    model: str | Path | None = None,
+    device: str = "auto",
+    **options: Any,
+) -> ExtractionResult:
+    """Extract one object with a model loaded for this call only (use Extractor for many)."""
+    with Extractor(model, device=device) as extractor:
+        return extractor.extract(document, schema, **options)
+
+
+def _merged_attempt(
+    schema: Schema, merged: Merged, records: list[ChunkResult], located: NormalisedText
+) -> Attempt:
+    """The merged object as an attempt: checked against the schema and the whole document."""
+    generation = _combined_generation(
+        [a.generation for record in records for a in record.attempts],
+        json.dumps(merged.value, ensure_ascii=False) if merged.value is not None else "",
+    )
+    if merged.value is None:
+        problem = Finding(INCOMPLETE, "", "no chunk gave a complete JSON object")
+        return Attempt(1, generation, None, [problem], [])
+    grounded = ground_values(schema, merged.value, located)
+    findings = (
+        schema_findings(schema, merged.value) + grounding_findings(grounded) + merged.conflicts
+    )
+    return Attempt(1, generation, merged.value, findings, grounded)
+
+
+def _combined_generation(generations: list[Generation], json_text: str) -> Generation:
+    """The costs of every chunk's generations together, for the merged object."""
+    return Generation(
+        text=json_text,
+        reasoning=None,
+        json_text=json_text,
+        stop_reason="merged",
+        think_stop_reason=None,
+        prompt_tokens=sum(g.prompt_tokens for g in generations),
+        cached_prompt_tokens=sum(g.cached_prompt_tokens for g in generations),
+        generated_tokens=sum(g.generated_tokens for g in generations),
+        think_tokens=sum(g.think_tokens for g in generations),
+        prompt_seconds=sum(g.prompt_seconds for g in generations),
+        first_token_seconds=generations[0].first_token_seconds if generations else 0.0,
+        decode_seconds=sum(g.decode_seconds for g in generations),
+    )

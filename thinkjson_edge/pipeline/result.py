@@ -1,0 +1,152 @@
+"""Typed results of an extraction, serialisable to JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from thinkjson_edge.engine.generation import Generation
+from thinkjson_edge.pipeline.findings import (
+    INCOMPLETE,
+    NOT_GROUNDED,
+    SCHEMA,
+    Finding,
+    GroundedValue,
+)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at the extraction: the output, its parsed object and what is wrong with it."""
+
+    number: int
+    generation: Generation
+    value: dict[str, Any] | None
+    findings: list[Finding]
+    grounding: list[GroundedValue]
+
+    @property
+    def schema_errors(self) -> int:
+        return sum(f.kind in (SCHEMA, INCOMPLETE) for f in self.findings)
+
+    @property
+    def ungrounded(self) -> int:
+        return sum(f.kind == NOT_GROUNDED for f in self.findings)
+
+    @property
+    def valid(self) -> bool:
+        """Parsed and schema-valid (grounding problems do not make a result invalid)."""
+        return self.value is not None and self.schema_errors == 0
+
+    def rank(self) -> tuple[int, int, int]:
+        """Smaller is better: invalid last, then by schema errors, then by ungrounded values."""
+        return (0 if self.valid else 1, self.schema_errors, self.ungrounded)
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """The extraction from one chunk of a long document: ``document[start:end]``."""
+
+    number: int  # from 1, in document order
+    start: int
+    end: int
+    tokens: int
+    attempts: list[Attempt]  # their grounding offsets are in the whole document
+    chosen_attempt: int
+    correction_skipped: bool = False  # attempt 2 was due, but its prompt would not fit
+
+    @property
+    def chosen(self) -> Attempt:
+        return self.attempts[self.chosen_attempt - 1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "start": self.start,
+            "end": self.end,
+            "tokens": self.tokens,
+            "chosen_attempt": self.chosen_attempt,
+            "correction_skipped": self.correction_skipped,
+            "value": self.chosen.value,
+            "attempts": [_attempt_dict(a) for a in self.attempts],
+        }
+
+
+@dataclass(frozen=True)
+class ExtractionResult:
+    """The chosen object, whether it is valid, and every attempt that led to it."""
+
+    value: dict[str, Any] | None
+    valid: bool
+    chosen_attempt: int
+    attempts: list[Attempt]
+    source: str
+    model: str
+    think: bool
+    load_seconds: float
+    total_seconds: float
+    validation_only: list[str] = field(default_factory=list)
+    # A long document is extracted chunk by chunk; ``attempts`` then holds one attempt, the
+    # merged object, and ``chunk_results`` the extraction from each chunk.
+    chunks: int = 1
+    chunk_results: list[ChunkResult] = field(default_factory=list)
+    correction_skipped: bool = False  # attempt 2 was due, but its prompt would not fit
+
+    @property
+    def chosen(self) -> Attempt:
+        return self.attempts[self.chosen_attempt - 1]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.chosen.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything about the extraction, as plain JSON types (the ``--report`` record)."""
+        return {
+            "source": self.source,
+            "model": self.model,
+            "think": self.think,
+            "valid": self.valid,
+            "chosen_attempt": self.chosen_attempt,
+            "value": self.value,
+            "validation_only_keywords": self.validation_only,
+            "timings": {"load_seconds": self.load_seconds, "total_seconds": self.total_seconds},
+            "attempts": [_attempt_dict(a) for a in self.attempts],
+            "correction_skipped": self.correction_skipped,
+            "chunks": self.chunks,
+            **(
+                {"chunk_results": [chunk.to_dict() for chunk in self.chunk_results]}
+                if self.chunk_results
+                else {}
+            ),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+
+def _attempt_dict(attempt: Attempt) -> dict[str, Any]:
+    generation = dataclasses.asdict(attempt.generation)
+    generation["tokens_per_second"] = round(attempt.generation.tokens_per_second, 2)
+    return {
+        "number": attempt.number,
+        "valid": attempt.valid,
+        "value": attempt.value,
+        "findings": [dataclasses.asdict(f) for f in attempt.findings],
+        "grounding": [
+            {
+                "path": g.path,
+                "value": g.value,
+                "found": g.span is not None,
+                **(
+                    {"start": g.span.start, "end": g.span.end, "match": g.span.match}
+                    if g.span
+                    else {}
+                ),
+            }
+            for g in attempt.grounding
+        ],
+        "generation": generation,
+    }
