@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # before torch and llama.cpp load
 
 from thinkjson_edge.convert.merge import load_merged
 from thinkjson_edge.convert.provenance import build_provenance
@@ -29,6 +26,7 @@ from thinkjson_edge.convert.to_gguf import write_gguf
 from thinkjson_edge.convert.to_hf import gguf_to_hf
 from thinkjson_edge.convert.verify import HFReference, verify_gguf
 
+from thinkjson_edge.environment import bound_openmp_spinning
 from thinkjson_edge.models.choice import choose_model
 
 
@@ -117,6 +115,7 @@ def markdown(record: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    bound_openmp_spinning()  # before torch and llama.cpp load
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--quants", default="f16,q8_0,q5_k_m,q4_k_m")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,11 @@ from typing import Any
 import pytest
 
 from thinkjson_edge import Extractor
+from thinkjson_edge.environment import bound_openmp_spinning
 
 # Whichever test first loads torch or llama.cpp, bound OpenMP's spinning before it does,
 # as the runtime and train/ do: spinning threads of one library starve the other's.
-os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+bound_openmp_spinning()  # before torch and llama.cpp load
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +40,7 @@ def hf_default_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Needs the ``train`` extra (torch, transformers, gguf); the tests using it skip without.
     """
-    os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # before torch loads: see convert.native_log
+    bound_openmp_spinning()  # before torch and llama.cpp load
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     from thinkjson_edge.convert.to_hf import gguf_to_hf

@@ -211,7 +211,7 @@ def test_unwritable_out_exits_7_before_any_work(tmp_path: Path, document: Path, 
 def test_an_atomic_write_makes_an_ordinary_file(tmp_path: Path) -> None:
     import os
 
-    from thinkjson_edge.cli import write_atomically
+    from thinkjson_edge.files import write_atomically
 
     target = tmp_path / "out" / "result.json"
     write_atomically(target, "{}\n")

@@ -9,7 +9,6 @@ minutes on 2 cores); the qwen2 tests use a tiny randomly initialised model. Need
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-# Before torch loads: idle OpenMP threads must not spin (convert.native_log).
-os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from thinkjson_edge.cli import main
 from thinkjson_edge.cli.exit_codes import EXIT_INPUT, EXIT_OK, EXIT_SCHEMA, EXIT_USAGE
+from thinkjson_edge.evaluation.dataset import Dataset, find_dataset
 from thinkjson_edge.evaluation.report import (
     CHART_FIELD_F1,
     CHART_SECONDS,
@@ -24,15 +25,12 @@ from thinkjson_edge.evaluation.report import (
 )
 from thinkjson_edge.evaluation.run import (
     AttemptRecord,
-    Dataset,
     DocumentRecord,
     EvalSettings,
     RunOutcome,
-    build_report,
-    find_dataset,
     read_cached,
-    summarise,
 )
+from thinkjson_edge.evaluation.summary import build_report, summarise
 from thinkjson_edge.pipeline.extractor import ExtractOptions
 
 SROIE = Path(__file__).resolve().parent.parent / "fixtures" / "sroie"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import threading
@@ -20,13 +19,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from thinkjson_edge.convert import pull as hub_pull
 
 from thinkjson_edge.cli import main
 from thinkjson_edge.models import store as model_store
 from thinkjson_edge.models.choice import choose_model
-
-# Before llama.cpp loads: idle OpenMP threads must not spin (convert.native_log).
-os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 REPO = "example-org/tiny-GGUF"
@@ -241,8 +238,8 @@ def f16_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def known(quant: str | None, sha256: str | None = None) -> dict[str, model_store.KnownModel]:
-    entry = model_store.KnownModel(
+def known(quant: str | None, sha256: str | None = None) -> dict[str, hub_pull.KnownModel]:
+    entry = hub_pull.KnownModel(
         name="tiny", repo=REPO, revision="main", description="test", quant=quant, sha256=sha256
     )
     return {"tiny": entry}
@@ -260,7 +257,7 @@ def test_pull_downloads_checks_quantizes_verifies_and_installs(
     hub: FakeHub, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("huggingface_hub")
-    monkeypatch.setattr(model_store, "REGISTRY", known("q8_0"))
+    monkeypatch.setattr(hub_pull, "REGISTRY", known("q8_0"))
     code, output = run("models", "pull", "tiny", "--endpoint", hub.endpoint)
     assert code == 0, output
     assert "verification passed (q8_0)" in output
@@ -283,7 +280,7 @@ def test_pull_refuses_a_download_with_the_wrong_sha256(
     pytest.importorskip("huggingface_hub")
     server = FakeHub({"tiny-F16.gguf": f16_gguf.read_bytes()}, lfs_sha256="0" * 64)
     try:
-        monkeypatch.setattr(model_store, "REGISTRY", known(None))
+        monkeypatch.setattr(hub_pull, "REGISTRY", known(None))
         code, output = run("models", "pull", "tiny", "--endpoint", server.endpoint)
     finally:
         server.close()
@@ -294,19 +291,19 @@ def test_pull_refuses_a_download_with_the_wrong_sha256(
 
 def test_pull_says_clearly_when_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(model_store, "REGISTRY", known(None))
+    monkeypatch.setattr(hub_pull, "REGISTRY", known(None))
     code, output = run("models", "pull", "tiny")
     assert code == 9 and "HF_HUB_OFFLINE" in output
 
 
 def test_pull_reports_an_unreachable_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("huggingface_hub")
-    monkeypatch.setattr(model_store, "REGISTRY", known(None))
+    monkeypatch.setattr(hub_pull, "REGISTRY", known(None))
     code, output = run("models", "pull", "tiny", "--endpoint", "http://127.0.0.1:9")
     assert code == 9 and "cannot reach" in output
 
 
 def test_registry_knows_the_published_thinkjson_model() -> None:
-    entry = model_store.REGISTRY["thinkjson-1.5b"]
+    entry = hub_pull.REGISTRY["thinkjson-1.5b"]
     assert entry.repo.startswith("MasterControlAIML/") and entry.repo.endswith("-GGUF")
     assert entry.quant == "q4_k_m"

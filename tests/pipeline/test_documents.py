@@ -137,7 +137,7 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 
 
 def test_size_limit_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("thinkjson_edge.documents.MAX_DOCUMENT_BYTES", 10)
+    monkeypatch.setattr("thinkjson_edge.pipeline.documents.MAX_DOCUMENT_BYTES", 10)
     path = tmp_path / "big.txt"
     path.write_text("x" * 11)
     with pytest.raises(InputError, match="limit for one document"):

@@ -135,14 +135,23 @@ def test_tiny_budgets_still_give_complete_valid_json(extractor: Extractor) -> No
 
 
 def test_runaway_value_is_closed(extractor: Extractor) -> None:
-    """A value the model repeats ("2024-03-02, 2024-03-02, ...") is closed, not run to the limit.
+    """A value the model repeats ("pass, pass, ...") is closed, not run to the limit.
 
-    The grammar's string bound is lifted far above the loop, so what ends the value is the
+    The document repeats one remark a hundred times, so copying it makes the model loop. The
+    grammar's string bound is lifted far above the loop, so what ends the value is the
     repetition detector and closing mode, not the bound.
     """
-    schema = SCHEMAS["nested-object"]
+    log = Document(
+        text="Operator log, line check.\nRemarks: " + "pass, " * 120 + "\nEnd of log.\n",
+        source="log",
+    )
+    schema = {
+        "type": "object",
+        "properties": {"remarks": {"type": "string"}},
+        "required": ["remarks"],
+    }
     result = extractor.extract(
-        BATCH_RECORD,
+        log,
         schema,
         think=False,
         self_correct=False,

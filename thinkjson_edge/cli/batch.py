@@ -1,7 +1,7 @@
 """``thinkjson-edge batch``: extract from every file of a folder, resumably.
 
-The work is done by ``batch.py``; this module parses options, shows progress and the summary
-(``rich``, imported only when the command runs), handles Ctrl-C and picks the exit code.
+The work is done by ``batch/runner.py``; this module parses options, shows progress and the
+summary (``rich``, imported only when the command runs), handles Ctrl-C and picks the exit code.
 """
 
 from __future__ import annotations

@@ -90,13 +90,10 @@ def _warn(message: str) -> None:
 def _evaluate(
     data_dir: Path, report_dir: Path | None, settings: Any, fresh: bool, quiet: bool
 ) -> None:
+    from thinkjson_edge.evaluation.dataset import find_dataset
     from thinkjson_edge.evaluation.report import write_report
-    from thinkjson_edge.evaluation.run import (
-        build_report,
-        default_report_dir,
-        find_dataset,
-        run_evaluation,
-    )
+    from thinkjson_edge.evaluation.run import run_evaluation
+    from thinkjson_edge.evaluation.summary import build_report, default_report_dir
     from thinkjson_edge.files import check_writable
     from thinkjson_edge.models.choice import choose_model
 
@@ -181,7 +178,7 @@ class _ProgressBar:
 
 def _compare(paths: tuple[Path, Path], as_json: bool) -> None:
     from thinkjson_edge.evaluation.report import compare_json, compare_rows, render_compare
-    from thinkjson_edge.evaluation.run import load_report
+    from thinkjson_edge.evaluation.summary import load_report
 
     with guarded():
         a, b = (load_report(path) for path in paths)

@@ -12,7 +12,7 @@ correction replaces an answer only when it is measurably better.
 A document whose first prompt does not fit the model's context (the same test the
 engine applies) is split into overlapping chunks (``chunking``); each chunk goes
 through the same pipeline, and the chunks' objects are merged by the schema
-(``merge``) and checked like any attempt.
+(``chunk_merge``) and checked like any attempt.
 """
 
 from __future__ import annotations
@@ -144,6 +144,21 @@ class Extractor:
             document.text, prompt, schema, grammar, located, options, on_text
         )
         chosen = min(attempts, key=lambda a: (a.rank(), a.number))
+        return self._result(
+            chosen, attempts, document, options, grammar, started, correction_skipped=skipped
+        )
+
+    def _result(
+        self,
+        chosen: Attempt,
+        attempts: list[Attempt],
+        document: Document,
+        options: ExtractOptions,
+        grammar: CompiledGrammar,
+        started: float,
+        **details: Any,
+    ) -> ExtractionResult:
+        """The result that keeps ``chosen``; ``details`` are the chunk or correction fields."""
         return ExtractionResult(
             value=chosen.value,
             valid=chosen.valid,
@@ -155,7 +170,7 @@ class Extractor:
             load_seconds=self.engine.load_seconds,
             total_seconds=time.perf_counter() - started,
             validation_only=list(grammar.validation_only),
-            correction_skipped=skipped,
+            **details,
         )
 
     def grammar_for(self, schema: Schema, limits: GrammarLimits) -> CompiledGrammar:
@@ -206,17 +221,13 @@ class Extractor:
             ],
         )
         attempt = _merged_attempt(schema, merged, records, NormalisedText(document.text))
-        return ExtractionResult(
-            value=attempt.value,
-            valid=attempt.valid,
-            chosen_attempt=1,
-            attempts=[attempt],
-            source=document.source,
-            model=self.model.name,
-            think=options.think,
-            load_seconds=self.engine.load_seconds,
-            total_seconds=time.perf_counter() - started,
-            validation_only=list(grammar.validation_only),
+        return self._result(
+            attempt,
+            [attempt],
+            document,
+            options,
+            grammar,
+            started,
             chunks=len(chunks),
             chunk_results=records,
         )
