@@ -40,7 +40,6 @@ def hf_default_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Needs the ``train`` extra (torch, transformers, gguf); the tests using it skip without.
     """
-    bound_openmp_spinning()  # before torch and llama.cpp load
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     from thinkjson_edge.convert.to_hf import gguf_to_hf

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from thinkjson_edge.cli.exit_codes import guarded
+from thinkjson_edge.cli.options import quiet_option
 from thinkjson_edge.environment import stay_offline
 from thinkjson_edge.errors import OutputWriteError, ThinkJsonError, VerificationError
 from thinkjson_edge.files import write_atomically
@@ -72,7 +73,7 @@ TRAIN_INSTALL = "pip install 'thinkjson-edge[train]'"
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write timings, sizes and verification figures here as JSON.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr.")
+@quiet_option()
 def convert(
     base: str,
     adapter: Path | None,

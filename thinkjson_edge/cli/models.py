@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from thinkjson_edge.cli.exit_codes import guarded
+from thinkjson_edge.cli.options import quiet_option
 from thinkjson_edge.environment import bound_openmp_spinning, stay_offline
 from thinkjson_edge.errors import IntegrityError
 
@@ -69,7 +70,7 @@ def list_command(as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace an installed model of that name.")
 @click.option("--verify/--no-verify", default=True, show_default=True,
               help="Verify the quantized file against the downloaded one.")  # fmt: skip
-@click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr.")
+@quiet_option()
 def pull(
     name: str, revision: str | None, endpoint: str | None, force: bool, verify: bool, quiet: bool
 ) -> None:
@@ -152,7 +153,7 @@ def info(model: str, as_json: bool) -> None:
     help="Also compare next-token distributions with this model: a Hugging Face folder "
     "(needs the train extra) or a GGUF (e.g. the F16 it was quantized from).",
 )
-@click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr.")
+@quiet_option()
 def verify(model: str, against: str | None, quiet: bool) -> None:
     """Check MODEL's sha256, completeness, and that llama.cpp loads it."""
     stay_offline()

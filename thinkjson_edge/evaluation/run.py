@@ -55,12 +55,12 @@ class EvalSettings:
 
 
 def cache_key(
-    document_sha256: str, schema_text: str, model_sha256: str, settings: EvalSettings
+    document_sha256: str, schema_sha256: str, model_sha256: str, settings: EvalSettings
 ) -> str:
     """What the extraction of one document depends on. The device and limit do not count."""
     inputs = {
         "document": document_sha256,
-        "schema": sha256_text(schema_text),
+        "schema": schema_sha256,
         "model": model_sha256,
         "think": settings.think,
         "self_correct": settings.self_correct,
@@ -220,7 +220,7 @@ def run_evaluation(
         progress.start(len(cases))
     try:
         for case in cases:
-            key = cache_key(_document_sha256(case), schema.text, outcome.model_sha256, settings)
+            key = cache_key(_document_sha256(case), schema.sha256, outcome.model_sha256, settings)
             cache_file = cache_dir / f"{case.name}.json"
             record = None if fresh else read_cached(cache_file, key)
             if record is None:

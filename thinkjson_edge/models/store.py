@@ -8,8 +8,8 @@ A *bundle* carries one model to an offline site: a folder with ``NAME.gguf``,
 ``README.md`` (model card), ``LICENSE`` and ``manifest.json`` listing every file's
 sha256 and size. ``import_bundle`` checks every checksum before installing anything.
 
-``pull`` is the only function that talks to the network (the Hugging Face Hub, through
-``huggingface-hub``); every other one works offline.
+Everything here works offline. Downloading from the Hugging Face Hub, the one network
+access, is ``convert/pull.py``: it quantizes what it downloads, then installs it here.
 """
 
 from __future__ import annotations
