@@ -1,7 +1,7 @@
 """The package's layers, held by its imports: every import runs down (or stays inside a package).
 
 Surfaces (cli/, tui/) -> applications (batch/, evaluation/, train/, convert/) -> the pipeline
--> engine/, grammar/, models/ -> the base modules (errors, files, environment, schema). Lazy
+-> engine/ -> grammar/, copying/, models/ -> the base modules (errors, files, environment, schema). Lazy
 imports inside functions and imports for type checking count like any other.
 """
 
@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Higher imports lower; equal ranks may not import each other unless listed in SIDEWAYS.
 RANKS = {
     "base": 0,
+    "copying": 1,  # the span index and cursor of copied values
     "grammar": 1,
     "models": 1,
     "engine": 2,

@@ -153,7 +153,6 @@ def resolve_local_ref(root: Any, ref: str) -> Any:
     return node
 
 
-
 def pointer(parts: Iterable[str | int]) -> str:
     """The JSON Pointer (RFC 6901) of a path: ``["items", 0, "a/b"]`` -> ``/items/0/a~1b``."""
     return "".join("/" + escape_pointer_part(str(part)) for part in parts)

@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
-from tui_data import EXTRACTED, RECEIPT, SCHEMA, report
+from tui_data import (
+    EXTRACTED,
+    RECEIPT,
+    SCHEMA,
+    WIDE_EXTRACTED,
+    WIDE_RECEIPT,
+    WIDE_SCHEMA,
+    report,
+)
 
 from thinkjson_edge.pipeline.documents import Document
 from thinkjson_edge.schema import load_schema
@@ -42,6 +50,17 @@ def review(tmp_path: Path) -> Review:
     second = {**EXTRACTED, "total": -1}
     return Review.from_report(
         document, load_schema(SCHEMA), report(second=second), tmp_path / "receipt.json"
+    )
+
+
+@pytest.fixture
+def wide_review(tmp_path: Path) -> Review:
+    document = Document(WIDE_RECEIPT, source="wide-receipt.txt")
+    return Review.from_report(
+        document,
+        load_schema(WIDE_SCHEMA),
+        report(WIDE_EXTRACTED),
+        tmp_path / "wide-receipt.json",
     )
 
 
@@ -87,3 +106,15 @@ def test_help_screen(review: Review, snap_compare) -> None:
 
 def test_light_theme(review: Review, snap_compare) -> None:
     assert snap_compare(FixedReviewApp(review), terminal_size=SIZE, press=["ctrl+t"])
+
+
+@pytest.mark.parametrize("size", [(180, 50), (100, 40)], ids=["180x50", "100x40"])
+def test_the_document_wraps_to_the_pane(
+    wide_review: Review, size: tuple[int, int], snap_compare
+) -> None:
+    """Wide: the address is one row. Narrow: it wraps at a space, highlighted on both rows."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await select(pilot, "/address")
+
+    assert snap_compare(FixedReviewApp(wide_review), terminal_size=size, run_before=run_before)

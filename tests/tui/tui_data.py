@@ -66,3 +66,41 @@ def report(value: Any = None, *, second: Any = None) -> dict[str, Any]:
         "chosen_attempt": len(attempts),
         "attempts": attempts,
     }
+
+
+# A receipt with lines wider than a narrow pane and more rows than a short one: its wrap
+# depends on the pane's width, and a span in its middle needs scrolling to.
+WIDE_ADDRESS = "NO.53 JALAN PUTRA 1, TAMAN SRI PUTRA, 81200 JOHOR BAHRU, JOHOR, MALAYSIA"
+MIDDLE_ITEM = "STEEL BOLT M25 x 50MM"
+
+
+def _bolt(size: int) -> str:
+    return f"{f'STEEL BOLT M{size} x 50MM':<30}{size % 7 + 1:>2}   RM {size * 1.5:>6.2f}"
+
+
+WIDE_RECEIPT = "\n".join(
+    [
+        "SOON HUAT MACHINERY ENTERPRISE",
+        "(JM0352019-K)",
+        WIDE_ADDRESS,
+        "TEL: 07-5547360   GST REG NO: 001062244864",
+        "TAX INVOICE   NO: 18011   DATE: 28/03/2018",
+        "-" * 44,
+        *(_bolt(size) for size in range(6, 46)),
+        "-" * 44,
+        "TOTAL INCL. GST                   RM 327.00",
+        "THANK YOU, PLEASE COME AGAIN",
+        "",
+    ]
+)
+WIDE_SCHEMA: dict[str, Any] = {
+    **SCHEMA,
+    "properties": {**SCHEMA["properties"], "address": {"type": "string"}},
+}
+WIDE_EXTRACTED = {
+    "company": "SOON HUAT MACHINERY ENTERPRISE",
+    "address": WIDE_ADDRESS,
+    "date": "28/03/2018",
+    "total": 327.0,
+    "items": [{"name": MIDDLE_ITEM, "amount": 37.5}],
+}

@@ -89,7 +89,6 @@ class Decision(StrEnum):
         return not self.name.startswith("SKIP")
 
 
-
 @dataclass(frozen=True)
 class Job:
     """One row of the job database."""

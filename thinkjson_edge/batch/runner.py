@@ -55,6 +55,7 @@ from thinkjson_edge.batch.layout import (
 from thinkjson_edge.errors import InputError, OutputWriteError, ThinkJsonError
 from thinkjson_edge.files import is_temporary, sha256_file, write_atomically
 from thinkjson_edge.pipeline.documents import read_document
+from thinkjson_edge.pipeline.findings import REVIEW
 
 if TYPE_CHECKING:
     from thinkjson_edge.pipeline.extractor import Extractor
@@ -145,6 +146,7 @@ class BatchSummary:
     prompt_tokens: int = 0
     cached_prompt_tokens: int = 0
     generated_tokens: int = 0
+    to_review: int = 0  # values under the review threshold (``review`` findings), summed
     interrupted: bool = False  # a stop was requested (Ctrl-C, SIGTERM)
     abandoned: bool = False  # ... a second time: the file being extracted was given up
 
@@ -415,6 +417,7 @@ class Batch:
         summary.prompt_tokens += outcome.prompt_tokens or 0
         summary.cached_prompt_tokens += outcome.cached_prompt_tokens or 0
         summary.generated_tokens += outcome.generated_tokens or 0
+        summary.to_review += sum(f.get("kind") == REVIEW for f in outcome.findings or [])
 
     def _final_summary(self) -> BatchSummary:
         summary = self._summary
@@ -565,4 +568,3 @@ def _walk_files(folder: Path) -> Iterator[Path]:
     for root, _folders, names in os.walk(folder):
         for name in names:
             yield Path(root) / name
-

@@ -23,12 +23,10 @@ from thinkjson_edge.cli.exit_codes import (
     guarded,
 )
 from thinkjson_edge.cli.options import (
-    extract_options,
+    extraction_options,
     model_options,
     out_option,
     quiet_option,
-    reasoning_options,
-    sampling_options,
     schema_option,
 )
 
@@ -37,7 +35,7 @@ if TYPE_CHECKING:
 
     from thinkjson_edge.batch.jobs import Outcome
     from thinkjson_edge.batch.runner import Batch, BatchSummary
-    from thinkjson_edge.pipeline.extractor import Extractor
+    from thinkjson_edge.pipeline.extractor import ExtractOptions, Extractor
 
 _PROBLEMS_SHOWN = 10  # in the summary on stderr; --json and the database have them all
 
@@ -71,8 +69,7 @@ _PROBLEMS_SHOWN = 10  # in the summary on stderr; --json and the database have t
 @click.option("--retry-failed", is_flag=True, help="Process failed and invalid files again.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @model_options
-@reasoning_options
-@sampling_options
+@extraction_options()
 @quiet_option("No progress and no summary on stderr.")
 def batch(
     in_dir: Path,
@@ -85,11 +82,7 @@ def batch(
     as_json: bool,
     model: str | None,
     device: str,
-    think: bool,
-    max_think_tokens: int,
-    self_correct: bool,
-    temperature: float,
-    seed: int,
+    options: ExtractOptions,
     quiet: bool,
 ) -> None:
     """Extract one object per file under IN_DIR into OUT_DIR/<path>.json, resumably.
@@ -106,13 +99,6 @@ def batch(
 
     _check_folders(in_dir, out_dir)
     console = Console(stderr=True, quiet=quiet, highlight=False)
-    options = extract_options(
-        think=think,
-        self_correct=self_correct,
-        max_think_tokens=max_think_tokens,
-        temperature=temperature,
-        seed=seed,
-    )
     extractor = LazyExtractor(model, device, options)
     stop = _StopRequests(console)
     observer = _ProgressObserver(console)
@@ -309,6 +295,8 @@ def _print_summary(console: Console, summary: BatchSummary) -> None:
     for label, count in rows:
         if count or label in ("done", "failed"):
             table.add_row(label, str(count))
+    if summary.to_review:
+        table.add_row("values to review (low confidence)", str(summary.to_review))
     table.add_row("total time", f"{summary.seconds:.1f} s")
     if summary.load_seconds:
         table.add_row("model loading", f"{summary.load_seconds:.1f} s")

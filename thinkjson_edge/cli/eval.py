@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from thinkjson_edge.cli.exit_codes import EXIT_USAGE, guarded
 from thinkjson_edge.cli.options import (
-    extract_options,
+    extraction_options,
     model_options,
     out_option,
     quiet_option,
-    reasoning_options,
 )
+
+if TYPE_CHECKING:
+    from thinkjson_edge.pipeline.extractor import ExtractOptions
 
 
 @click.command("eval")
@@ -25,7 +27,7 @@ from thinkjson_edge.cli.options import (
     "report_dir", "Report folder [default: ./eval-DATA-MODEL-think|nothink-sc|nosc].", folder=True
 )
 @model_options
-@reasoning_options
+@extraction_options(sampling=False)
 @click.option(
     "--limit", type=click.IntRange(min=1), help="Evaluate only the first N documents (by name)."
 )
@@ -43,9 +45,7 @@ def eval_command(
     report_dir: Path | None,
     model: str | None,
     device: str,
-    think: bool,
-    max_think_tokens: int,
-    self_correct: bool,
+    options: ExtractOptions,
     limit: int | None,
     fresh: bool,
     compare: tuple[Path, Path] | None,
@@ -71,9 +71,6 @@ def eval_command(
         _usage("--json goes with --compare")
     from thinkjson_edge.evaluation.run import EvalSettings
 
-    options = extract_options(
-        think=think, self_correct=self_correct, max_think_tokens=max_think_tokens
-    )
     settings = EvalSettings(model, device, options, limit)
     _evaluate(data_dir, report_dir, settings, fresh, quiet)
 
@@ -103,8 +100,7 @@ def _evaluate(
             report_dir = default_report_dir(data_dir, choose_model(settings.model).name, settings)
         check_writable(report_dir / "report.json")  # before minutes of work, not after
     resumable = (
-        f"finished documents are cached in {report_dir}, and running the same command again "
-        "resumes"
+        f"finished documents are cached in {report_dir}, and running the same command again resumes"
     )
     with guarded(resumable):
         for skipped in dataset.skipped:

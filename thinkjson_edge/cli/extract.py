@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from thinkjson_edge.cli.exit_codes import EXIT_INVALID_OUTPUT, guarded
 from thinkjson_edge.cli.options import (
-    extract_options,
+    extraction_options,
     model_options,
     out_option,
     quiet_option,
-    reasoning_options,
-    sampling_options,
     schema_option,
 )
+
+if TYPE_CHECKING:
+    from thinkjson_edge.pipeline.extractor import ExtractOptions
 
 _FINDINGS_SHOWN = 10  # on stderr; the report has them all
 
@@ -27,8 +29,7 @@ _FINDINGS_SHOWN = 10  # on stderr; the report has them all
 @schema_option("JSON Schema of the object.")
 @out_option("out", "Write the object here (atomically) instead of stdout.")
 @model_options
-@reasoning_options
-@sampling_options
+@extraction_options()
 @click.option(
     "--report",
     is_flag=True,
@@ -46,11 +47,7 @@ def extract(
     out: Path | None,
     model: str | None,
     device: str,
-    think: bool,
-    max_think_tokens: int,
-    self_correct: bool,
-    temperature: float,
-    seed: int,
+    options: ExtractOptions,
     report: bool,
     report_file: Path | None,
     quiet: bool,
@@ -68,13 +65,6 @@ def extract(
                 check_writable(target)  # before minutes of work, not after
         schema = load_schema(schema_path)
         document = read_document(file)
-        options = extract_options(
-            think=think,
-            self_correct=self_correct,
-            max_think_tokens=max_think_tokens,
-            temperature=temperature,
-            seed=seed,
-        )
         with Extractor(model, device=device, options=options) as extractor:
             say(
                 f"model {extractor.model.name} ({extractor.model.chosen_by}) loaded in "

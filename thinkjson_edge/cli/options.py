@@ -6,9 +6,10 @@ same in every command, so each command passes them on to ``ExtractOptions`` alik
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -34,30 +35,78 @@ def model_options(command: Command) -> Command:
     )(command)
 
 
-def reasoning_options(command: Command) -> Command:
-    """--think, --max-think-tokens and --self-correct: the shape of one extraction."""
-    command = click.option(
-        "--self-correct/--no-self-correct",
+def extraction_options(*, sampling: bool = True) -> Callable[[Command], Command]:
+    """The shape of one extraction, passed on to the command as ``options: ExtractOptions``.
+
+    --think, --max-think-tokens, --self-correct, --copy and --review-below; with
+    ``sampling``, also --temperature and --seed (greedy otherwise). An option left unset
+    keeps the ``ExtractOptions`` default.
+    """
+
+    def decorate(command: Command) -> Command:
+        @functools.wraps(command)
+        def with_options(*args: Any, **kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name, None) for name in _EXTRACTION_PARAMETERS}
+            settings = {name: value for name, value in given.items() if value is not None}
+            return command(*args, options=_extract_options(**settings), **kwargs)
+
+        decorated: Any = with_options
+        if sampling:
+            decorated = _sampling_options(decorated)
+        for option in reversed(_REASONING_OPTIONS):
+            decorated = option(decorated)
+        return decorated
+
+    return decorate
+
+
+_REASONING_OPTIONS = (
+    click.option(
+        "--think/--no-think",
         default=True,
         show_default=True,
-        help="Run a second, correcting attempt when the first has findings.",
-    )(command)
-    command = click.option(
+        help="Let the model reason in <think>...</think> before the JSON.",
+    ),
+    click.option(
         "--max-think-tokens",
         type=click.IntRange(min=0),
         default=256,
         show_default=True,
         help="Token budget of the reasoning block.",
-    )(command)
-    return click.option(
-        "--think/--no-think",
+    ),
+    click.option(
+        "--self-correct/--no-self-correct",
         default=True,
         show_default=True,
-        help="Let the model reason in <think>...</think> before the JSON.",
-    )(command)
+        help="Run a second, correcting attempt when the first has findings.",
+    ),
+    click.option(
+        "--copy/--no-copy",
+        default=True,
+        show_default=True,
+        help="String values may only be spans of the document (except enum, const, format).",
+    ),
+    click.option(
+        "--review-below",
+        type=click.FloatRange(0.0, 1.0),
+        default=None,
+        metavar="T",
+        help="Mark values written with a confidence under T for review (0: never) "
+        "[default: 0.1].",
+    ),
+)
+_EXTRACTION_PARAMETERS = (
+    "think",
+    "max_think_tokens",
+    "self_correct",
+    "copy",
+    "review_below",
+    "temperature",
+    "seed",
+)
 
 
-def sampling_options(command: Command) -> Command:
+def _sampling_options(command: Command) -> Command:
     """--temperature and --seed."""
     command = click.option(
         "--seed", type=int, default=0, show_default=True, help="Seed when sampling."
@@ -71,26 +120,13 @@ def sampling_options(command: Command) -> Command:
     )(command)
 
 
-def extract_options(
-    *,
-    think: bool,
-    self_correct: bool,
-    max_think_tokens: int,
-    temperature: float = 0.0,
-    seed: int = 0,
-) -> ExtractOptions:
-    """The ``ExtractOptions`` that ``reasoning_options`` and ``sampling_options`` describe."""
+def _extract_options(**settings: Any) -> ExtractOptions:
+    """The ``ExtractOptions`` of the command line's settings (the rest keep their defaults)."""
     from thinkjson_edge.pipeline.extractor import (
         ExtractOptions,  # imported late: `--help` stays fast
     )
 
-    return ExtractOptions(
-        think=think,
-        self_correct=self_correct,
-        max_think_tokens=max_think_tokens,
-        temperature=temperature,
-        seed=seed,
-    )
+    return ExtractOptions(**settings)
 
 
 def schema_option(

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from thinkjson_edge.cli.exit_codes import EXIT_USAGE, guarded
 from thinkjson_edge.cli.options import (
-    extract_options,
+    extraction_options,
     model_options,
     out_option,
-    reasoning_options,
-    sampling_options,
     schema_option,
 )
+
+if TYPE_CHECKING:
+    from thinkjson_edge.pipeline.extractor import ExtractOptions
 from thinkjson_edge.environment import stay_offline
 
 
@@ -40,8 +42,7 @@ from thinkjson_edge.environment import stay_offline
     help="Extract at once when a document and a schema are given.",
 )
 @model_options
-@reasoning_options
-@sampling_options
+@extraction_options()
 def tui(
     target: Path | None,
     schema_path: Path | None,
@@ -49,11 +50,7 @@ def tui(
     run_on_open: bool,
     model: str | None,
     device: str,
-    think: bool,
-    max_think_tokens: int,
-    self_correct: bool,
-    temperature: float,
-    seed: int,
+    options: ExtractOptions,
 ) -> None:
     """Review extractions beside their documents, or watch a batch output folder.
 
@@ -69,13 +66,6 @@ def tui(
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         click.echo("thinkjson-edge: error: tui needs an interactive terminal", err=True)
         sys.exit(EXIT_USAGE)
-    options = extract_options(
-        think=think,
-        self_correct=self_correct,
-        max_think_tokens=max_think_tokens,
-        temperature=temperature,
-        seed=seed,
-    )
     app = ReviewApp(
         target.resolve() if target is not None else None,
         schema=schema,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+
+from thinkjson_edge.copying.automaton import CopyIndex
 
 # Sees each generated token's bytes, and whether they are reasoning (see Engine.generate).
 PieceListener = Callable[[bytes, bool], None]
+# Whether the string value at a path (object keys and array indices) is copied.
+CopyPolicy = Callable[[tuple[str | int, ...]], bool]
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,37 @@ class DecodeLimits:
     seed: int = 0
     full_mask: bool = False  # mask the whole vocabulary every step (for testing the fast path)
 
+
+@dataclass(frozen=True)
+class CopyRequest:
+    """Copy the strings the policy names from the indexed document (see engine.copy_guard)."""
+
+    index: CopyIndex
+    policy: CopyPolicy
+
+
+@dataclass(frozen=True)
+class ValueTrace:
+    """One scalar the model wrote: where it is, how sure the model was, where it came from.
+
+    ``confidence`` is the smallest probability the model gave, before any constraint,
+    to one of the tokens that wrote the value (its closing quote included): the value is
+    as sure as its least sure step. ``start``/``end`` are character offsets in the
+    document of a copied value (None for a generated one).
+    """
+
+    path: tuple[str | int, ...]
+    kind: str  # "string", "number", "boolean" or "null"
+    confidence: float
+    copied: bool
+    start: int | None = None
+    end: int | None = None
+
+    def shifted(self, offset: int) -> ValueTrace:
+        """The same value with offsets in a text that holds this one at ``offset``."""
+        if self.start is None or self.end is None:
+            return self
+        return replace(self, start=self.start + offset, end=self.end + offset)
 
 
 @dataclass(frozen=True)
@@ -40,6 +75,7 @@ class Generation:
     prompt_seconds: float
     first_token_seconds: float
     decode_seconds: float
+    values: tuple[ValueTrace, ...] = field(default=(), repr=False)
 
     @property
     def tokens_per_second(self) -> float:

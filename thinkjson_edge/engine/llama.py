@@ -15,6 +15,9 @@ needs what a plain completion call does not give:
   and the whole vocabulary is masked only when none of them passes. Greedy
   decoding picks exactly what full masking picks, and sampling follows the
   masked distribution exactly (rejection sampling).
+* string values the schema says are copied may only be spans of the document: a
+  second constraint beside the grammar (``copy_guard``), checked on the same fast
+  path; each scalar value gets a confidence from the model's own probabilities;
 * the prompt's KV state is kept, and a later prompt that shares its prefix
   (a second attempt, the next document of a batch) evaluates only what differs.
 
@@ -23,17 +26,26 @@ needs what a plain completion call does not give:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from thinkjson_edge.engine.generation import DecodeLimits, Generation, PieceListener
+from thinkjson_edge.engine.copy_guard import CopyGuard, SortedVocabulary
+from thinkjson_edge.engine.generation import (
+    CopyRequest,
+    DecodeLimits,
+    Generation,
+    PieceListener,
+    ValueTrace,
+)
+from thinkjson_edge.engine.json_values import JsonValues
 from thinkjson_edge.environment import bound_openmp_spinning
 from thinkjson_edge.errors import DocumentTooLongError, GenerationError, ModelLoadError
 from thinkjson_edge.grammar.compiler import THINK_CLOSE, THINK_OPEN
@@ -79,14 +91,15 @@ class Engine:
         started = time.perf_counter()
         threads = n_threads or _available_cores()
         try:
-            self._llm: Llama = llama_cpp.Llama(
-                model_path=str(self.model_path),
-                n_ctx=n_ctx,
-                n_gpu_layers=_gpu_layers(llama_cpp, device),
-                n_threads=threads,
-                n_threads_batch=threads,
-                verbose=False,
-            )
+            with _plain_weight_buffers(llama_cpp):
+                self._llm: Llama = llama_cpp.Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=n_ctx,
+                    n_gpu_layers=_gpu_layers(llama_cpp, device),
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
         self.load_seconds = time.perf_counter() - started
@@ -98,6 +111,7 @@ class Engine:
         self._closing_bias = _closing_bias(self._pieces)
         self._candidates = LlamaTokenDataArray(n_vocab=self.n_vocab)  # shared by all grammars
         self._formatter = _chat_formatter(self._llm)
+        self._sorted_vocabulary: SortedVocabulary | None = None  # built on first copy
 
     # -- prompts -----------------------------------------------------------
 
@@ -123,11 +137,13 @@ class Engine:
         think: bool,
         limits: DecodeLimits,
         on_piece: PieceListener | None = None,
+        copy: CopyRequest | None = None,
     ) -> Generation:
         """Generate the output for a prompt under a GBNF grammar (see the module docstring).
 
         ``on_piece`` sees each token's bytes as it is written, and whether it is reasoning;
         an exception it raises (a cancellation) stops the generation and propagates.
+        ``copy`` names the string values that must be spans of a document.
         """
         if not self.fits(len(prompt_tokens), limits, think=think):
             raise DocumentTooLongError(
@@ -144,6 +160,7 @@ class Engine:
             limits=limits,
             room=self.n_ctx - len(prompt_tokens),
             on_piece=on_piece,
+            copy=copy,
         )
         try:
             run.decode()
@@ -164,6 +181,7 @@ class Engine:
             prompt_seconds=prompt_seconds,
             first_token_seconds=first - started,
             decode_seconds=finished - started - prompt_seconds,
+            values=run.value_traces(),
         )
 
     def fits(self, prompt_tokens: int, limits: DecodeLimits, *, think: bool) -> bool:
@@ -228,6 +246,11 @@ class Engine:
 
     def new_grammar(self, text: str) -> _GrammarSampler:
         return _GrammarSampler(self, text)
+
+    def sorted_vocabulary(self) -> SortedVocabulary:
+        if self._sorted_vocabulary is None:
+            self._sorted_vocabulary = SortedVocabulary.build(self._pieces)
+        return self._sorted_vocabulary
 
     def close(self) -> None:
         self._llm.close()
@@ -296,7 +319,9 @@ class _Output:
     def level(self) -> int:
         return self._depth * 2 + self._in_string
 
-    def add(self, data: bytes) -> None:
+    def add(self, data: bytes) -> bytes:
+        """Take a token's bytes; return those that went into the JSON."""
+        start = len(self.json)
         for byte in data:
             if self.in_think:
                 self.think.append(byte)
@@ -308,6 +333,7 @@ class _Output:
             self.json.append(byte)
             self._scan(byte)
             self.levels.append(self.level)
+        return bytes(self.json[start:])
 
     def _scan(self, byte: int) -> None:
         if self._in_string:
@@ -356,6 +382,7 @@ class _Decoding:
         limits: DecodeLimits,
         room: int,
         on_piece: PieceListener | None = None,
+        copy: CopyRequest | None = None,
     ) -> None:
         self.engine = engine
         self.on_piece = on_piece
@@ -374,6 +401,10 @@ class _Decoding:
         self.think_stop_reason: str | None = None
         self.first_token_at: float | None = None
         self._rng = np.random.default_rng(limits.seed)
+        self.values = JsonValues()
+        self.copy = CopyGuard(copy, self.values, engine.sorted_vocabulary()) if copy else None
+        self.json_token_probabilities: list[float] = []
+        self._chosen_probability = 1.0  # of the token pick() chose, before any constraint
 
     @property
     def closing(self) -> bool:
@@ -431,15 +462,34 @@ class _Decoding:
             self.closing_reason, self.closing_floor = None, None
 
     def pick(self) -> int:
-        scores = self.engine.logits()
-        if self.closing:
-            scores = scores + self.engine._closing_bias
-        if not self.limits.full_mask and (token := self.first_allowed(scores)) is not None:
-            return token
+        raw = self.engine.logits()
+        scores = raw + self.engine._closing_bias if self.closing else raw
+        token = None if self.limits.full_mask else self.first_allowed(scores)
+        if token is None:
+            token = self.sample(self.full_mask(scores))
+        if not self.output.in_think:
+            self._chosen_probability = _probability(raw, token)
+        return token
+
+    def allows(self, token: int) -> bool:
+        """Whether both constraints admit ``token``: the copy check first, it is cheaper."""
+        copying = self.copy is not None and not self.output.in_think
+        if copying and not self.copy.allows(self.engine.piece(token)):
+            return False
+        return self.grammar.allows(token)
+
+    def full_mask(self, scores: np.ndarray) -> np.ndarray:
+        """Scores with every refused token at -inf. A copied value that no token can continue
+        within the grammar (a ``pattern`` the document cannot satisfy) is generated instead."""
         masked = self.grammar.mask(scores)
+        if self.copy is not None and not self.output.in_think:
+            copied = self.copy.mask(masked)
+            if np.isfinite(copied).any():
+                return copied
+            self.copy.release()
         if not np.isfinite(masked).any():
             raise GenerationError("the grammar allows no token here (a bug: please report it)")
-        return self.sample(masked)
+        return masked
 
     def first_allowed(self, scores: np.ndarray) -> int | None:
         """A token the grammar allows, found by checking a few candidates one by one.
@@ -451,14 +501,14 @@ class _Decoding:
         """
         if self.limits.temperature <= 0:
             best = int(np.argmax(scores))
-            if self.grammar.allows(best):
+            if self.allows(best):
                 return best
             top = np.argpartition(scores, -_FAST_CANDIDATES)[-_FAST_CANDIDATES:]
             ranked = top[np.lexsort((top, -scores[top]))]  # best first; ties by id, as argmax
             candidates = (int(t) for t in ranked[1:])
         else:
             candidates = (int(t) for t in self.draw(scores, _FAST_SAMPLES))
-        return next((t for t in candidates if self.grammar.allows(t)), None)
+        return next((t for t in candidates if self.allows(t)), None)
 
     def sample(self, scores: np.ndarray) -> int:
         if self.limits.temperature <= 0:
@@ -482,13 +532,45 @@ class _Decoding:
         else:
             self.json_tokens += 1
         piece = self.engine.piece(token)
-        self.output.add(piece)
+        json_bytes = self.output.add(piece)
+        if json_bytes:
+            self.note_json(json_bytes)
         if in_think and not self.output.in_think and self.think_stop_reason is None:
             self.think_stop_reason = "model"
         if not self.output.json_done:
             self.engine.feed(token)
         if self.on_piece is not None:
             self.on_piece(piece, in_think)
+
+    def note_json(self, data: bytes) -> None:
+        """Follow the JSON bytes of the token just taken: paths, leaves, copied values."""
+        self.json_token_probabilities.append(self._chosen_probability)
+        self._chosen_probability = 1.0  # a forced token next is certain
+        self.values.token_index = len(self.json_token_probabilities) - 1
+        if self.copy is not None:
+            self.copy.advance(data)
+        else:
+            for byte in data:
+                self.values.feed(byte)
+
+    def value_traces(self) -> tuple[ValueTrace, ...]:
+        """Every scalar written, with its confidence and, for a copied one, its offsets."""
+        self.values.finish()
+        traces = []
+        for number, leaf in enumerate(self.values.leaves):
+            probabilities = [self.json_token_probabilities[i] for i in leaf.tokens]
+            span = self.copy.spans.get(number) if self.copy is not None else None
+            traces.append(
+                ValueTrace(
+                    path=leaf.path,
+                    kind=leaf.kind,
+                    confidence=round(min(probabilities, default=1.0), 6),
+                    copied=span is not None,
+                    start=span.start if span else None,
+                    end=span.end if span else None,
+                )
+            )
+        return tuple(traces)
 
     def force(self, text: str) -> None:
         """Write ``text`` as it tokenizes, checking each token against the grammar."""
@@ -499,6 +581,12 @@ class _Decoding:
 
     def close(self) -> None:
         self.grammar.close()
+
+
+def _probability(logits: np.ndarray, token: int) -> float:
+    """The model's probability of ``token`` (softmax at temperature 1, no constraint)."""
+    top = float(logits.max())
+    return float(np.exp(logits[token] - top) / np.exp(logits - top).sum())
 
 
 def _token_pieces(llama_cpp: Any, vocab: Any, n_vocab: int) -> list[bytes]:
@@ -540,6 +628,30 @@ def _closing_bias(pieces: list[bytes]) -> np.ndarray:
         elif stripped and all(b in _CLOSERS_WITH_COMMA for b in stripped):
             bias[token] = _CLOSING_BIAS / 2
     return bias
+
+
+@contextlib.contextmanager
+def _plain_weight_buffers(llama_cpp: Any) -> Iterator[None]:
+    """Load weights without llama.cpp's extra CPU buffer types (AMX, repacked layouts).
+
+    On Xeons with AMX, this llama.cpp build crashed (SIGSEGV) in the first batched
+    ``llama_decode`` of a Q4_1 model with them on; single-token decoding worked. The
+    high-level ``Llama`` takes no argument for it, so its defaults are adjusted while
+    it loads. Decoding speed without them was measured in BENCHMARKS.md.
+    """
+    module = llama_cpp.llama_cpp
+    original = module.llama_model_default_params
+
+    def defaults() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    module.llama_model_default_params = defaults
+    try:
+        yield
+    finally:
+        module.llama_model_default_params = original
 
 
 def _available_cores() -> int:

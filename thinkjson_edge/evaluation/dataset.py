@@ -109,4 +109,3 @@ def load_gold(case: Case) -> Any:
             f"{case.gold}: the gold file is not valid JSON at line {exc.lineno}, "
             f"column {exc.colno}: {exc.msg}"
         ) from exc
-

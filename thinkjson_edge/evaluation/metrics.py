@@ -220,6 +220,11 @@ def _render_path(path: Path, generic: bool = False) -> str:
     return "".join(parts)
 
 
+def render_path(parts: Sequence[str | int]) -> str:
+    """The rendered path of a leaf given as keys and indices: ``("items", 0, "price")``."""
+    return _render_path(tuple(parts))
+
+
 def _leaves(value: Any) -> dict[Path, Any]:
     """Leaves by path, in document order; iterative so deep nesting cannot overflow."""
     leaves: dict[Path, Any] = {}

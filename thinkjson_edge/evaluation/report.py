@@ -18,6 +18,7 @@ REPORT_MD = "report.md"
 CHART_FIELD_F1 = "field_f1.png"
 CHART_TRANSITIONS = "transitions.png"
 CHART_SECONDS = "seconds.png"
+CHART_RELIABILITY = "reliability.png"
 CHARTS_MISSING = (
     "matplotlib is not installed, so no charts were drawn; "
     "`pip install 'thinkjson-edge[eval]'` adds it"
@@ -181,6 +182,34 @@ def _timing_lines(timing: dict[str, Any]) -> list[str]:
     return _table(header, rows)
 
 
+def _calibration_lines(calibration: dict[str, Any]) -> list[str]:
+    lines = [
+        "The confidence of each predicted field against whether it equals the gold. "
+        "AUROC: the chance that a right field has a higher confidence than a wrong one "
+        "(0.5 is chance). ECE: the gap between confidence and accuracy over "
+        f"{len(calibration['bins'])} equal-width bins, weighted by their fields.",
+        "",
+    ]
+    rows = [
+        ["fields", str(calibration["fields"])],
+        ["wrong fields", str(calibration["wrong"])],
+        ["AUROC", frac(calibration["auroc"])],
+        ["ECE", frac(calibration["ece"])],
+    ]
+    lines += _table(["figure", "value"], rows)
+    review = [
+        [
+            f"{100 * r['share']:g} %",
+            str(r["reviewed"]),
+            f"{r['wrong_caught']} of {r['wrong_total']}",
+            DASH if r["caught_fraction"] is None else pct(100 * r["caught_fraction"]),
+        ]
+        for r in calibration["review"]
+    ]
+    header = ["review the lowest", "fields reviewed", "wrong fields caught", "caught %"]
+    return lines + _table(header, review)
+
+
 def _document_lines(documents: list[dict[str, Any]]) -> list[str]:
     rows = []
     for doc in documents:
@@ -221,7 +250,8 @@ def _document_lines(documents: list[dict[str, Any]]) -> list[str]:
 
 
 def render_markdown(report: dict[str, Any], charts: list[str] | None) -> str:
-    """report.md: settings, figures, self-correction, per field, timing, charts, documents."""
+    """report.md: settings, figures, self-correction, per field, calibration (when there is
+    one), timing, charts, documents."""
     summary = report["summary"]
     views = _views(summary)
     title = Path(report["settings"]["data_dir"]).name or "data"
@@ -233,6 +263,10 @@ def render_markdown(report: dict[str, Any], charts: list[str] | None) -> str:
     lines += _self_correction_lines(summary["self_correction"])
     lines += ["## Per field (kept attempt)", ""]
     lines += _field_lines(summary)
+    calibration = summary.get("calibration")
+    if calibration is not None:
+        lines += ["## Confidence and calibration", ""]
+        lines += _calibration_lines(calibration)
     lines += ["## Time", "", "Seconds per document as measured when it was computed.", ""]
     lines += _timing_lines(summary["timing"])
     lines += ["## Charts", ""]
@@ -269,6 +303,7 @@ def draw_charts(report: dict[str, Any], report_dir: Path) -> list[str]:
         (CHART_FIELD_F1, _draw_field_f1),
         (CHART_TRANSITIONS, _draw_transitions),
         (CHART_SECONDS, _draw_seconds),
+        (CHART_RELIABILITY, _draw_reliability),
     ):
         figure = draw(pyplot, summary, report["documents"])
         if figure is None:
@@ -345,6 +380,47 @@ def _draw_seconds(pyplot: Any, summary: dict[str, Any], documents: list[Any]) ->
     return figure
 
 
+def _draw_reliability(pyplot: Any, summary: dict[str, Any], documents: list[Any]) -> Any:
+    calibration = summary.get("calibration")
+    if calibration is None or not calibration["fields"]:
+        return None
+    bins = calibration["bins"]
+    filled = [b for b in bins if b["count"]]
+    figure, axes = pyplot.subplots(figsize=(5.5, 4.5))
+    counts = axes.twinx()  # field counts behind, on their own scale
+    centres = [(b["lower"] + b["upper"]) / 2 for b in bins]
+    counts.bar(
+        centres,
+        [b["count"] for b in bins],
+        bins[0]["upper"] - bins[0]["lower"],
+        color="#cccccc",
+        edgecolor="#999999",
+    )
+    counts.set_ylim(0, max(b["count"] for b in bins) * 1.15)  # the tallest bar below the top
+    counts.set_ylabel("fields in bin")
+    counts.yaxis.get_major_locator().set_params(integer=True)
+    axes.set_zorder(counts.get_zorder() + 1)  # the curve over the bars
+    axes.patch.set_visible(False)
+    axes.plot([0, 1], [0, 1], linestyle="--", color="#777777", label="perfect calibration")
+    axes.plot(
+        [b["mean_confidence"] for b in filled],
+        [b["accuracy"] for b in filled],
+        marker="o",
+        color="#1f77b4",
+        label="accuracy per bin",
+    )
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("mean confidence")
+    axes.set_ylabel("accuracy (share of right fields)")
+    axes.set_title(
+        f"Reliability: ECE {frac(calibration['ece'])}, AUROC {frac(calibration['auroc'])}"
+    )
+    axes.legend(loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
 # --- compare -----------------------------------------------------------------------
 
 
@@ -387,6 +463,8 @@ _COMPARED: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("SCoRe Δ(t1,t2) %", ("self_correction", "delta_pct"), "pct"),
     ("SCoRe Δ i→c %", ("self_correction", "delta_i_to_c_pct"), "pct"),
     ("SCoRe Δ c→i %", ("self_correction", "delta_c_to_i_pct"), "pct"),
+    ("confidence AUROC", ("calibration", "auroc"), "frac"),
+    ("confidence ECE", ("calibration", "ece"), "frac"),
     ("seconds per document", ("timing", "seconds_mean"), "seconds"),
     ("tokens/s", ("timing", "tokens_per_second"), "rate"),
 )

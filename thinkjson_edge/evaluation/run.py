@@ -18,7 +18,10 @@ from thinkjson_edge import __version__
 from thinkjson_edge.errors import GenerationError, InputError, SchemaError
 from thinkjson_edge.evaluation.dataset import SCHEMA_FILE, Case, Dataset, load_gold
 from thinkjson_edge.files import sha256_file, sha256_text, write_atomically
+from thinkjson_edge.pipeline.documents import read_document
 from thinkjson_edge.pipeline.extractor import ExtractOptions, LazyExtractor
+from thinkjson_edge.pipeline.findings import GroundedValue
+from thinkjson_edge.pipeline.result import value_dict
 
 if TYPE_CHECKING:
     from thinkjson_edge.pipeline.result import ExtractionResult
@@ -53,6 +56,10 @@ class EvalSettings:
     def max_think_tokens(self) -> int:
         return self.options.max_think_tokens
 
+    @property
+    def copy(self) -> bool:
+        return self.options.copy
+
 
 def cache_key(
     document_sha256: str, schema_sha256: str, model_sha256: str, settings: EvalSettings
@@ -65,6 +72,7 @@ def cache_key(
         "think": settings.think,
         "self_correct": settings.self_correct,
         "max_think_tokens": settings.max_think_tokens,
+        "copy": settings.copy,
         "version": __version__,
     }
     return sha256_text(json.dumps(inputs, sort_keys=True))
@@ -87,6 +95,12 @@ class AttemptRecord:
     decode_seconds: float
     stop_reason: str
     findings: list[str] = field(default_factory=list)
+    # Every scalar written: pointer, kind, confidence, copied (and its offsets); see
+    # pipeline.result.value_dict. ``copied_in_document``: copied values whose offsets hold
+    # them in the document, checked against the document's own text.
+    values: list[dict[str, Any]] = field(default_factory=list)
+    copied_values: int = 0
+    copied_in_document: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,9 +137,9 @@ class DocumentRecord:
 
 
 def record_from_result(
-    name: str, document: str, key: str, result: ExtractionResult
+    name: str, document: str, key: str, result: ExtractionResult, text: str = ""
 ) -> DocumentRecord:
-    """A record of an ``ExtractionResult``."""
+    """A record of an ``ExtractionResult`` from a document whose text is ``text``."""
     attempts = [
         AttemptRecord(
             number=a.number,
@@ -138,6 +152,9 @@ def record_from_result(
             decode_seconds=a.generation.decode_seconds,
             stop_reason=a.generation.stop_reason,
             findings=[f.describe() for f in a.findings],
+            values=[value_dict(trace) for trace in a.values],
+            copied_values=sum(g.span is not None and g.span.match == "copied" for g in a.grounding),
+            copied_in_document=sum(_copied_in(text, g) for g in a.grounding),
         )
         for a in result.attempts
     ]
@@ -238,6 +255,15 @@ def run_evaluation(
     return outcome
 
 
+def _copied_in(text: str, grounded: GroundedValue) -> bool:
+    """Whether a copied value is what the document holds at its offsets (whitespace runs
+    counted as one space): an independent check of the decoder's copy constraint."""
+    span = grounded.span
+    if span is None or span.match != "copied":
+        return False
+    return " ".join(text[span.start : span.end].split()) == " ".join(grounded.value.split())
+
+
 def _document_sha256(case: Case) -> str:
     try:
         return sha256_file(case.document)
@@ -251,11 +277,12 @@ def _extract_one(
     shown = str(case.document.relative_to(root))
     full: dict[str, Any] | None = None
     try:
-        result = extractor.get().extract(case.document, schema)
+        document = read_document(case.document)
+        result = extractor.get().extract(document, schema)
     except (InputError, GenerationError) as error:  # the product gives nothing here either
         record = DocumentRecord(case.name, shown, [], 0, 0.0, error=str(error), key=key)
     else:
-        record = record_from_result(case.name, shown, key, result)
+        record = record_from_result(case.name, shown, key, result, document.text)
         full = result.to_dict()
     entry = {"key": key, "record": record.to_dict(), "result": full}
     write_atomically(cache_file, json.dumps(entry, ensure_ascii=False, indent=1) + "\n")
@@ -272,4 +299,3 @@ def read_cached(cache_file: Path, key: str) -> DocumentRecord | None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # absent, half-written by an older version, or stale: compute again
     return DocumentRecord(**{**record.__dict__, "cached": True})
-

@@ -16,18 +16,19 @@ from typing import Any
 
 from thinkjson_edge import __version__
 from thinkjson_edge.errors import InputError
+from thinkjson_edge.evaluation.calibration import summarise_calibration
 from thinkjson_edge.evaluation.metrics import (
     DocumentScore,
     aggregate,
+    render_path,
     score_document,
     self_correction_scores,
 )
 from thinkjson_edge.evaluation.run import DocumentRecord, EvalSettings, RunOutcome
+from thinkjson_edge.schema import pointer_parts
 
 REPORT_FORMAT = "thinkjson-edge-eval/1"
 VIEWS = ("attempt1", "attempt2", "kept")
-
-
 
 
 def _view_scores(records: Sequence[DocumentRecord], golds: Sequence[Any], view: str) -> list[Any]:
@@ -54,7 +55,49 @@ def summarise_view(
     summary["schema_valid"] = valid
     summary["schema_valid_pct"] = _pct(valid, len(records))
     summary["grounding"] = {"checked": checked, "found": found, "rate_pct": _pct(found, checked)}
+    copied = sum(a.copied_values for a in attempts if a)
+    in_document = sum(a.copied_in_document for a in attempts if a)
+    summary["copied"] = {
+        "values": copied,
+        "in_document": in_document,
+        "rate_pct": _pct(in_document, copied),
+    }
     return summary
+
+
+def confidence_pairs(
+    records: Sequence[DocumentRecord], scores: Sequence[DocumentScore], view: str
+) -> tuple[list[float], list[bool]]:
+    """(confidence, equals the gold) for every predicted leaf that has a confidence."""
+    confidences: list[float] = []
+    correct: list[bool] = []
+    for record, score in zip(records, scores, strict=True):
+        attempt = record.attempt(view)
+        if attempt is None or attempt.value is None:
+            continue
+        outcomes = {leaf.path: leaf.outcome for leaf in score.leaves}
+        for value in attempt.values:
+            path = _leaf_path(attempt.value, value["path"])
+            if path in outcomes:
+                confidences.append(float(value["confidence"]))
+                correct.append(outcomes[path] == "match")
+    return confidences, correct
+
+
+def _leaf_path(instance: Any, json_pointer: str) -> str | None:
+    """The metrics' path of a JSON Pointer into ``instance`` (indices where it holds lists)."""
+    parts: list[str | int] = []
+    node = instance
+    for part in pointer_parts(json_pointer):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+            parts.append(int(part))
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+            parts.append(part)
+        else:
+            return None
+    return render_path(parts)
 
 
 def _transitions(first: Sequence[bool], second: Sequence[bool]) -> dict[str, int]:
@@ -128,6 +171,8 @@ def summarise(
         if self_correct
         else None
     )
+    confidences, correct = confidence_pairs(records, scores["kept"], "kept")
+    summary["calibration"] = summarise_calibration(confidences, correct) if confidences else None
     summary["timing"] = summarise_timing(records)
     documents = []
     for index, (record, gold) in enumerate(zip(records, golds, strict=True)):
@@ -152,6 +197,7 @@ def build_report(outcome: RunOutcome, report_dir: Path) -> dict[str, Any]:
             "think": settings.think,
             "max_think_tokens": settings.max_think_tokens,
             "self_correct": settings.self_correct,
+            "copy": settings.copy,
             "limit": settings.limit,
             "date": outcome.started,
             "version": __version__,
@@ -180,8 +226,9 @@ def default_report_dir(data_dir: Path, model_name: str, settings: EvalSettings) 
     so re-running a command resumes it and the four settings do not overwrite each other."""
     think = "think" if settings.think else "nothink"
     correct = "sc" if settings.self_correct else "nosc"
+    copy = "" if settings.copy else "-nocopy"
     name = data_dir.resolve().name or "data"
-    return Path(f"eval-{name}-{_safe(model_name)}-{think}-{correct}")
+    return Path(f"eval-{name}-{_safe(model_name)}-{think}-{correct}{copy}")
 
 
 def _safe(name: str) -> str:
@@ -206,4 +253,3 @@ def load_report(path: Path) -> dict[str, Any]:
     if len(names) != len(set(names)):
         raise InputError(f"{path}: an evaluation report with a document listed twice")
     return report
-

@@ -100,7 +100,6 @@ def resolve_model_file(spec: str) -> Path:
     return installed(spec).path  # raises with the how-to message
 
 
-
 def resolve_source(spec: str) -> Path:
     """A path as given when it exists, else an installed model name or the default model."""
     path = Path(spec).expanduser()

@@ -7,6 +7,7 @@ interface (every edit is judged again), and by training (SCoRe's second prompt a
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from thinkjson_edge.pipeline.findings import (
@@ -18,17 +19,22 @@ from thinkjson_edge.pipeline.findings import (
     grounding_findings,
     schema_findings,
 )
-from thinkjson_edge.pipeline.grounding import NormalisedText
+from thinkjson_edge.pipeline.grounding import NormalisedText, Span
 from thinkjson_edge.schema import Schema
 
 MAX_PROBLEMS_IN_PROMPT = 12  # keeps the correction prompt short on a badly wrong attempt
 
 
 def assess_output(
-    json_text: str, stop_reason: str, schema: Schema, located: NormalisedText
+    json_text: str,
+    stop_reason: str,
+    schema: Schema,
+    located: NormalisedText,
+    copied: Mapping[str, Span] | None = None,
 ) -> tuple[dict[str, Any] | None, list[Finding], list[GroundedValue]]:
     """Parse one attempt's JSON and find what is wrong with it: the object (None when it does
     not parse as one), the findings, and where its values are in the document.
+    ``copied``: the spans of values the decoder copied from the document, by JSON Pointer.
 
     Every attempt is judged by this, at run time and in training (SCoRe's second prompt).
     """
@@ -40,14 +46,13 @@ def assess_output(
     if not isinstance(value, dict):
         problem = f"the output is a JSON {type(value).__name__}, not an object"
         return None, [Finding(INCOMPLETE, "", problem)], []
-    grounded = ground_values(schema, value, located)
+    grounded = ground_values(schema, value, located, copied)
     findings = (
         duplicate_key_findings(json_text)
         + schema_findings(schema, value)
         + grounding_findings(grounded)
     )
     return value, findings, grounded
-
 
 
 def duplicate_key_findings(json_text: str) -> list[Finding]:

@@ -25,7 +25,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from thinkjson_edge.engine.generation import DecodeLimits, Generation, PieceListener
+from thinkjson_edge.copying.automaton import CopyIndex
+from thinkjson_edge.engine.generation import (
+    CopyPolicy,
+    CopyRequest,
+    DecodeLimits,
+    Generation,
+    PieceListener,
+)
 from thinkjson_edge.engine.llama import DEFAULT_CONTEXT, Engine
 from thinkjson_edge.errors import DocumentTooLongError
 from thinkjson_edge.grammar.compiler import CompiledGrammar, GrammarLimits, compile_schema
@@ -33,19 +40,21 @@ from thinkjson_edge.models.choice import ModelChoice, choose_model
 from thinkjson_edge.pipeline.assessment import MAX_PROBLEMS_IN_PROMPT, assess_output
 from thinkjson_edge.pipeline.chunk_merge import ChunkValue, Merged, merge_chunk_values
 from thinkjson_edge.pipeline.chunking import Chunk, split_document
+from thinkjson_edge.pipeline.copy_policy import copy_policy
 from thinkjson_edge.pipeline.documents import Document, read_document
 from thinkjson_edge.pipeline.findings import (
     INCOMPLETE,
     Finding,
     ground_values,
     grounding_findings,
+    review_findings,
     schema_findings,
     shift_grounding,
 )
-from thinkjson_edge.pipeline.grounding import NormalisedText
+from thinkjson_edge.pipeline.grounding import NormalisedText, Span
 from thinkjson_edge.pipeline.prompts import correction_messages, extraction_messages
 from thinkjson_edge.pipeline.result import Attempt, ChunkResult, ExtractionResult
-from thinkjson_edge.schema import Schema, load_schema
+from thinkjson_edge.schema import Schema, load_schema, pointer
 
 # Sees the output as it is written: the attempt's number, a piece of text, whether it is
 # reasoning (the think tags included) rather than JSON.
@@ -55,6 +64,7 @@ TextListener = Callable[[int, str, bool], None]
 # with the prompt text around them than when the chunk is counted alone.
 CHUNK_SAFETY_MARGIN = 32
 MIN_CHUNK_TOKENS = 64  # below this a chunk holds too little text to extract anything from
+DEFAULT_REVIEW_BELOW = 0.1  # see BENCHMARKS.md, "Confidence": where wrong values gather
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,10 @@ class ExtractOptions:
 
     think: bool = True
     self_correct: bool = True
+    # String values may only be spans of the document (see pipeline.copy_policy).
+    copy: bool = True
+    # Values written with a lower confidence get a ``review`` finding (0 turns this off).
+    review_below: float = DEFAULT_REVIEW_BELOW
     max_think_tokens: int = 256
     max_json_tokens: int = 2048
     temperature: float = 0.0
@@ -101,6 +115,7 @@ class Extractor:
         self.engine = Engine(self.model.path, device=device, n_ctx=n_ctx, n_threads=n_threads)
         self.options = options or ExtractOptions()
         self._grammars: dict[tuple[str, GrammarLimits], CompiledGrammar] = {}
+        self._copy_policies: dict[str, CopyPolicy] = {}
 
     def __enter__(self) -> Extractor:
         return self
@@ -179,6 +194,16 @@ class Extractor:
         if key not in self._grammars:
             self._grammars[key] = compile_schema(schema.schema, limits)
         return self._grammars[key]
+
+    def copy_request(
+        self, text: str, schema: Schema, options: ExtractOptions
+    ) -> CopyRequest | None:
+        """What to copy from ``text`` (None with copying off); the index is built per text."""
+        if not options.copy:
+            return None
+        if schema.text not in self._copy_policies:
+            self._copy_policies[schema.text] = copy_policy(schema)
+        return CopyRequest(CopyIndex(text), self._copy_policies[schema.text])
 
     def chunk_budget(self, schema: Schema, options: ExtractOptions) -> int:
         """Tokens of document one chunk may hold, so that its prompt and answer fit the context.
@@ -277,7 +302,15 @@ class Extractor:
         )
         # Grounding was done in the chunk; report it at offsets in the whole document.
         attempts = [
-            replace(a, grounding=shift_grounding(a.grounding, chunk.start)) for a in attempts
+            replace(
+                a,
+                grounding=shift_grounding(a.grounding, chunk.start),
+                generation=replace(
+                    a.generation,
+                    values=tuple(trace.shifted(chunk.start) for trace in a.generation.values),
+                ),
+            )
+            for a in attempts
         ]
         chosen = min(attempts, key=lambda a: (a.rank(), a.number))
         return ChunkResult(
@@ -299,10 +332,11 @@ class Extractor:
         The second prompt holds the first answer too; when it would not fit the context,
         the correction is skipped (and reported) rather than failing the whole extraction.
         """
-        first = self._attempt(1, prompt, schema, grammar, located, options, on_text)
-        if not (options.self_correct and first.findings):
+        copy = self.copy_request(text, schema, options)
+        first = self._attempt(1, prompt, schema, grammar, located, options, copy, on_text)
+        if not (options.self_correct and first.correctable):
             return [first], False
-        problems = [f.describe() for f in first.findings[:MAX_PROBLEMS_IN_PROMPT]]
+        problems = [f.describe() for f in first.correctable[:MAX_PROBLEMS_IN_PROMPT]]
         correction = self._prompt(
             correction_messages(
                 schema.text, text, first.generation.text, problems, think=options.think
@@ -310,7 +344,7 @@ class Extractor:
         )
         if not self._fits(len(correction), options):
             return [first], True
-        second = self._attempt(2, correction, schema, grammar, located, options, on_text)
+        second = self._attempt(2, correction, schema, grammar, located, options, copy, on_text)
         return [first, second], False
 
     def _prompt(self, messages: list[dict[str, str]]) -> list[int]:
@@ -328,6 +362,7 @@ class Extractor:
         grammar: CompiledGrammar,
         located: NormalisedText,
         options: ExtractOptions,
+        copy: CopyRequest | None,
         on_text: TextListener | None = None,
     ) -> Attempt:
         generation = self.engine.generate(
@@ -336,12 +371,19 @@ class Extractor:
             think=options.think,
             limits=options.decode_limits(),
             on_piece=_piece_decoder(number, on_text) if on_text else None,
+            copy=copy,
         )
+        copied = {
+            pointer(trace.path): Span(trace.start, trace.end, "copied")
+            for trace in generation.values
+            if trace.copied and trace.start is not None and trace.end is not None
+        }
         value, findings, grounded = assess_output(
-            generation.json_text, generation.stop_reason, schema, located
+            generation.json_text, generation.stop_reason, schema, located, copied
         )
+        if value is not None and options.review_below > 0:
+            findings += review_findings(generation.values, options.review_below)
         return Attempt(number, generation, value, findings, grounded)
-
 
 
 class LazyExtractor:

@@ -4,15 +4,19 @@ Schema findings come from the full validator (every keyword of the schema's
 draft, ``format`` included), so they also cover what the grammar cannot
 express. Grounding findings flag strings that do not occur in the document;
 strings the schema itself supplies (``enum``, ``const``) or reformats
-(``format``) are not expected to be found verbatim and are not checked.
+(``format``) are not expected to be found verbatim and are not checked. Values
+copied from the document while decoding are found by construction: their spans
+come from the decoder (match ``"copied"``), so grounding findings concern only
+generated values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from thinkjson_edge.engine.generation import ValueTrace
 from thinkjson_edge.pipeline.grounding import NormalisedText, Span
 from thinkjson_edge.schema import Schema, merge_schemas, pointer, resolve_local_ref
 
@@ -22,6 +26,9 @@ INCOMPLETE = "incomplete"
 # Chunks of a long document gave different values, each found in the document, for one path.
 # Not a schema error: the merged object keeps the first and the report shows the others.
 CONFLICT = "conflict"
+# A value the model wrote with a confidence below the review threshold: worth a look by a
+# person. Not an error: it neither makes the result invalid nor asks for a second attempt.
+REVIEW = "review"
 
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
 
@@ -56,10 +63,19 @@ def schema_findings(schema: Schema, instance: Any) -> list[Finding]:
     ]
 
 
-def ground_values(schema: Schema, instance: Any, document: NormalisedText) -> list[GroundedValue]:
-    """Look up every groundable string of ``instance`` in the document."""
+def ground_values(
+    schema: Schema,
+    instance: Any,
+    document: NormalisedText,
+    copied: Mapping[str, Span] | None = None,
+) -> list[GroundedValue]:
+    """Look up every groundable string of ``instance`` in the document.
+
+    ``copied`` maps the JSON Pointers of values copied while decoding to their spans.
+    """
+    copied = copied or {}
     return [
-        GroundedValue(path, value, document.find(value))
+        GroundedValue(path, value, copied.get(path) or document.find(value))
         for path, value in iter_groundable_strings(instance, schema.schema)
     ]
 
@@ -75,6 +91,17 @@ def shift_grounding(grounded: list[GroundedValue], offset: int) -> list[Grounded
             else None,
         )
         for item in grounded
+    ]
+
+
+def review_findings(values: Iterable[ValueTrace], below: float) -> list[Finding]:
+    """A ``review`` finding for each value whose confidence is under ``below``."""
+    return [
+        Finding(
+            REVIEW, pointer(trace.path), f"confidence {trace.confidence:.2f} is below {below:g}"
+        )
+        for trace in values
+        if trace.confidence < below
     ]
 
 
@@ -153,4 +180,3 @@ def _branch_for(branches: list[Any], instance: Any, root: dict[str, Any]) -> Any
         if allowed is None or kind in allowed or (kind == "number" and "integer" in allowed):
             return resolved
     return {}
-

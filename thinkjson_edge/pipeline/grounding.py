@@ -17,7 +17,7 @@ class Span:
 
     start: int
     end: int
-    match: str  # "exact" or "normalised"
+    match: str  # "exact", "normalised", or "copied" (written as a span while decoding)
 
 
 class NormalisedText:

@@ -7,14 +7,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from thinkjson_edge.engine.generation import Generation
+from thinkjson_edge.engine.generation import Generation, ValueTrace
 from thinkjson_edge.pipeline.findings import (
     INCOMPLETE,
     NOT_GROUNDED,
+    REVIEW,
     SCHEMA,
     Finding,
     GroundedValue,
 )
+from thinkjson_edge.schema import pointer
 
 
 @dataclass(frozen=True)
@@ -28,12 +30,27 @@ class Attempt:
     grounding: list[GroundedValue]
 
     @property
+    def values(self) -> tuple[ValueTrace, ...]:
+        """Every scalar the model wrote, with its confidence and, when copied, its span."""
+        return self.generation.values
+
+    @property
     def schema_errors(self) -> int:
         return sum(f.kind in (SCHEMA, INCOMPLETE) for f in self.findings)
 
     @property
     def ungrounded(self) -> int:
         return sum(f.kind == NOT_GROUNDED for f in self.findings)
+
+    @property
+    def to_review(self) -> int:
+        """Values the model was unsure of (``review`` findings)."""
+        return sum(f.kind == REVIEW for f in self.findings)
+
+    @property
+    def correctable(self) -> list[Finding]:
+        """What a second attempt is asked to fix: schema errors and values not found."""
+        return [f for f in self.findings if f.kind in (SCHEMA, INCOMPLETE, NOT_GROUNDED)]
 
     @property
     def valid(self) -> bool:
@@ -129,6 +146,7 @@ class ExtractionResult:
 
 def _attempt_dict(attempt: Attempt) -> dict[str, Any]:
     generation = dataclasses.asdict(attempt.generation)
+    del generation["values"]  # reported apart, by JSON Pointer
     generation["tokens_per_second"] = round(attempt.generation.tokens_per_second, 2)
     return {
         "number": attempt.number,
@@ -148,5 +166,17 @@ def _attempt_dict(attempt: Attempt) -> dict[str, Any]:
             }
             for g in attempt.grounding
         ],
+        "values": [value_dict(trace) for trace in attempt.values],
         "generation": generation,
+    }
+
+
+def value_dict(trace: ValueTrace) -> dict[str, Any]:
+    """One value of the report: its pointer, kind, confidence, and whether it was copied."""
+    return {
+        "path": pointer(trace.path),
+        "kind": trace.kind,
+        "confidence": trace.confidence,
+        "copied": trace.copied,
+        **({"start": trace.start, "end": trace.end} if trace.copied else {}),
     }

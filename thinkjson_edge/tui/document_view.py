@@ -4,18 +4,23 @@ A line-API widget (only the rows on screen are drawn), so a long PDF scrolls as 
 receipt. Offsets are the document's own character offsets, the ones grounding reports:
 wrapping only decides where each row starts, and control characters are drawn as spaces
 one for one, so no offset ever moves.
+
+The wrap width is the pane's content width as laid out (less the vertical scrollbar when
+the wrapped text needs one). Until the first layout there is no width, so nothing is
+wrapped; after that the text is wrapped again whenever the pane changes size, keeping the
+selected span, or else the first row shown, in view.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -33,6 +38,7 @@ class DocumentView(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     DocumentView {
         background: $surface;
+        overflow-x: hidden;
     }
     DocumentView > .document-view--grounded {
         color: $success;
@@ -54,6 +60,8 @@ class DocumentView(ScrollView, can_focus=True):
         self._spans: list[Span] = []
         self._selected: Span | None = None
         self._wrap_width = 0
+        self._fitted_to: Size | None = None  # the content area the rows were made for
+        self._jump_pending = False  # a selection made before there was a wrap to scroll in
         self.set_text(text)
 
     @property
@@ -64,13 +72,25 @@ class DocumentView(ScrollView, can_focus=True):
     def selected(self) -> Span | None:
         return self._selected
 
+    @property
+    def wrap_width(self) -> int:
+        """The width the text is wrapped at (0 until the view has been laid out)."""
+        return self._wrap_width
+
+    @property
+    def rows(self) -> Sequence[tuple[int, int]]:
+        """The wrapped rows as ``(start, end)`` document offsets."""
+        return self._rows
+
     def set_text(self, text: str) -> None:
         self._text = text
         self._shown = "".join(" " if ord(c) < 32 and c not in _LINE_BREAKS else c for c in text)
         self._spans, self._selected = [], None
-        self._wrap_width = 0  # forces a re-wrap
+        self._rows, self._row_starts = [], []  # a new text starts at its top
+        self._wrap_width = 0
+        self._fitted_to = None
+        self._jump_pending = False
         self._rewrap()
-        self.scroll_home(animate=False)
 
     def set_spans(self, spans: Iterable[Span]) -> None:
         """The spans to mark as grounded values."""
@@ -80,9 +100,13 @@ class DocumentView(ScrollView, can_focus=True):
     def select(self, span: Span | None) -> None:
         """Mark ``span`` as the selected one and scroll it into view (None: clear)."""
         self._selected = span
+        self._jump_pending = False
         if span is not None:
-            row = self.row_of(span.start)
-            self.scroll_to(y=max(row - _ROWS_ABOVE_SELECTION, 0), animate=False)
+            self._rewrap()  # the pane may have been laid out since the last Resize
+            if self._rows:
+                self._jump_to(span)
+            else:
+                self._jump_pending = True  # scrolled to once the text is wrapped
         self.refresh()
 
     def row_of(self, offset: int) -> int:
@@ -94,15 +118,94 @@ class DocumentView(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._rewrap()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The screen may paint a new layout before this widget has handled its Resize event;
+        # wrapping here first means no frame shows rows made for another width.
+        self._rewrap()
+        return super().render_lines(crop)
+
+    def _content_area(self) -> Size:
+        """The area inside border and padding, as laid out (zero before the first layout).
+
+        ``outer_size`` is set by the layout itself, before any Resize event is sent, so it
+        is never older than the widget's place on the screen.
+        """
+        width, height = self.outer_size
+        gutter_width, gutter_height = self.styles.gutter.totals
+        return Size(max(width - gutter_width, 0), max(height - gutter_height, 0))
+
     def _rewrap(self) -> None:
-        width = max(self.scrollable_content_region.width, 20)
-        if width == self._wrap_width:
+        """Wrap the text to the content area, if that area changed since the last wrap."""
+        area = self._content_area()
+        if not area.width or area == self._fitted_to:
             return
-        self._wrap_width = width
-        self._rows = list(_wrap(self._shown, width))
-        self._row_starts = [start for start, _ in self._rows]
-        self.virtual_size = Size(width, len(self._rows))
+        previous_height = self._fitted_to.height if self._fitted_to else 0
+        top_row = self.scroll_offset.y
+        had_rows = bool(self._rows)
+        # Where the reader was, as document offsets: these survive the re-wrap, row numbers
+        # do not.
+        anchor = self._rows[top_row][0] if top_row < len(self._rows) else 0
+        keep_selection = had_rows and self._selection_within(top_row, previous_height)
+
+        self._fitted_to = area
+        width, rows = self._fit(area)
+        if width != self._wrap_width or not had_rows:
+            self._wrap_width = width
+            self._rows = rows
+            self._row_starts = [start for start, _ in rows]
+            self.virtual_size = Size(width, len(rows))
+
+        if self._jump_pending and self._selected is not None:
+            self._jump_pending = False
+            self._jump_to(self._selected)
+            return
+        top = self.row_of(anchor)
+        selected = self._selected
+        if keep_selection and selected is not None:
+            first, last = self._rows_of(selected)
+            if first < top or last >= top + area.height:
+                top = max(first - _ROWS_ABOVE_SELECTION, 0)
+        self._scroll_to_row(top)
         self.refresh()
+
+    def _fit(self, area: Size) -> tuple[int, list[tuple[int, int]]]:
+        """The wrap width for ``area`` and the rows it gives.
+
+        A vertical scrollbar takes columns from the text, and whether it is shown depends on
+        how many rows the wrap makes; so the text is wrapped to the full width first, and
+        again beside the scrollbar only if it then overflows the pane.
+        """
+        styles = self.styles
+        bar = styles.scrollbar_size_vertical
+        always_bar = styles.overflow_y == "scroll" or (
+            styles.overflow_y == "auto" and styles.scrollbar_gutter == "stable"
+        )
+        width = max(area.width - bar, 1) if always_bar else area.width
+        rows = list(_wrap(self._shown, width))
+        if styles.overflow_y == "auto" and not always_bar and len(rows) > area.height and bar:
+            width = max(area.width - bar, 1)
+            rows = list(_wrap(self._shown, width))
+        return width, rows
+
+    def _rows_of(self, span: Span) -> tuple[int, int]:
+        """The first and last wrapped rows ``span`` covers."""
+        return self.row_of(span.start), self.row_of(max(span.end - 1, span.start))
+
+    def _selection_within(self, top: int, height: int) -> bool:
+        """Whether any row of the selected span was shown in the rows ``[top, top + height)``."""
+        if self._selected is None:
+            return False
+        first, last = self._rows_of(self._selected)
+        return first < top + height and last >= top
+
+    def _jump_to(self, span: Span) -> None:
+        self._scroll_to_row(max(self.row_of(span.start) - _ROWS_ABOVE_SELECTION, 0))
+
+    def _scroll_to_row(self, row: int) -> None:
+        # Immediate, so that the next frame already shows the rows for the new wrap; forced,
+        # because the scrollbars are only re-evaluated at the next layout, and until then
+        # they may not allow a scroll the new virtual size does.
+        self.scroll_to(y=row, animate=False, immediate=True, force=True)
 
     def render_line(self, y: int) -> Strip:
         row = self.scroll_offset.y + y

@@ -39,7 +39,6 @@ VALID = "valid"
 REVIEW_RECORD_SUFFIX = ".review.json"
 
 
-
 @dataclass(frozen=True)
 class Edit:
     """One change of the object: by the reviewer, or by re-running one field."""
