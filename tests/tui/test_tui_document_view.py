@@ -6,15 +6,18 @@ Pilot; what is checked is read back from the rows the view draws.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_tui_snapshots import FixedReviewApp, select
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from tui_data import MIDDLE_ITEM, WIDE_ADDRESS, WIDE_RECEIPT, WIDE_SCHEMA, report
 
 from thinkjson_edge.pipeline.documents import Document
+from thinkjson_edge.pipeline.grounding import Span
 from thinkjson_edge.schema import load_schema
 from thinkjson_edge.tui.document_view import DocumentView
 from thinkjson_edge.tui.review import Review
@@ -72,8 +75,8 @@ def assert_wrapped_to_the_pane(view: DocumentView) -> None:
     assert view.wrap_width == pane
     assert view.virtual_size.width == pane
     assert all(end - start <= pane for start, end in view.rows)
-    # Rows cover the text without gaps, so offsets map one way only.
-    assert all(a[1] <= b[0] for a, b in zip(view.rows, view.rows[1:], strict=False))
+    # Rows never overlap and stay in order, so each offset maps to exactly one row.
+    assert all(a[1] <= b[0] for a, b in pairwise(view.rows))
 
 
 async def test_the_wrap_follows_the_pane_width_both_ways(review: Review) -> None:
@@ -159,3 +162,33 @@ async def test_a_resize_keeps_the_reading_position_without_a_selection(review: R
         await resize(pilot, TINY)  # every item line wraps now: row numbers double
         top_start = view.rows[view.scroll_offset.y][0]
         assert view.text[top_start:].startswith(line)
+
+
+class SelectsBeforeLayout(App[None]):
+    """A bare document view, given its text and a selection before it has a size."""
+
+    def __init__(self, text: str, span: Span) -> None:
+        super().__init__()
+        self.text, self.span = text, span
+
+    def compose(self) -> ComposeResult:
+        yield DocumentView()
+
+    def on_mount(self) -> None:
+        view = self.query_one(DocumentView)
+        view.set_text(self.text)
+        view.select(self.span)
+        assert view.wrap_width == 0  # nothing is wrapped at a width it does not have yet
+
+
+async def test_a_selection_made_before_layout_is_scrolled_to_once_wrapped() -> None:
+    text = WIDE_RECEIPT + "".join(f"NOTE {n}\n" for n in range(100))  # scrolls past the item
+    start = text.index(MIDDLE_ITEM)
+    app = SelectsBeforeLayout(text, Span(start, start + len(MIDDLE_ITEM), "exact"))
+    async with app.run_test(size=(40, 20)) as pilot:
+        await pilot.pause()
+        view = app.query_one(DocumentView)
+        assert_wrapped_to_the_pane(view)
+        assert view.wrap_width < 44  # the item lines wrap, so rows and lines differ
+        assert view.scroll_offset.y == view.row_of(start) - 3  # the context kept above it
+        assert highlighted_on_screen(view) == MIDDLE_ITEM

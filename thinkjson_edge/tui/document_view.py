@@ -104,7 +104,7 @@ class DocumentView(ScrollView, can_focus=True):
         if span is not None:
             self._rewrap()  # the pane may have been laid out since the last Resize
             if self._rows:
-                self._jump_to(span)
+                self._scroll_to_row(self._jump_row(span))
             else:
                 self._jump_pending = True  # scrolled to once the text is wrapped
         self.refresh()
@@ -141,30 +141,29 @@ class DocumentView(ScrollView, can_focus=True):
             return
         previous_height = self._fitted_to.height if self._fitted_to else 0
         top_row = self.scroll_offset.y
-        had_rows = bool(self._rows)
         # Where the reader was, as document offsets: these survive the re-wrap, row numbers
         # do not.
         anchor = self._rows[top_row][0] if top_row < len(self._rows) else 0
-        keep_selection = had_rows and self._selection_within(top_row, previous_height)
+        keep_selection = self._selection_within(top_row, previous_height)
 
         self._fitted_to = area
         width, rows = self._fit(area)
-        if width != self._wrap_width or not had_rows:
+        if width != self._wrap_width:  # always so after set_text, which zeroes the width
             self._wrap_width = width
             self._rows = rows
             self._row_starts = [start for start, _ in rows]
             self.virtual_size = Size(width, len(rows))
 
-        if self._jump_pending and self._selected is not None:
-            self._jump_pending = False
-            self._jump_to(self._selected)
-            return
-        top = self.row_of(anchor)
         selected = self._selected
-        if keep_selection and selected is not None:
-            first, last = self._rows_of(selected)
-            if first < top or last >= top + area.height:
-                top = max(first - _ROWS_ABOVE_SELECTION, 0)
+        if self._jump_pending and selected is not None:
+            self._jump_pending = False
+            top = self._jump_row(selected)
+        else:
+            top = self.row_of(anchor)
+            if keep_selection and selected is not None:
+                first, last = self._rows_of(selected)
+                if first < top or last >= top + area.height:
+                    top = self._jump_row(selected)
         self._scroll_to_row(top)
         self.refresh()
 
@@ -198,8 +197,9 @@ class DocumentView(ScrollView, can_focus=True):
         first, last = self._rows_of(self._selected)
         return first < top + height and last >= top
 
-    def _jump_to(self, span: Span) -> None:
-        self._scroll_to_row(max(self.row_of(span.start) - _ROWS_ABOVE_SELECTION, 0))
+    def _jump_row(self, span: Span) -> int:
+        """The top row that shows ``span`` with a little context above it."""
+        return max(self.row_of(span.start) - _ROWS_ABOVE_SELECTION, 0)
 
     def _scroll_to_row(self, row: int) -> None:
         # Immediate, so that the next frame already shows the rows for the new wrap; forced,
