@@ -1,8 +1,8 @@
 """The package's layers, held by its imports: every import runs down (or stays inside a package).
 
 Surfaces (cli/, tui/) -> applications (batch/, evaluation/, train/, convert/) -> the pipeline
--> engine/ -> grammar/, copying/, models/ -> the base modules (errors, files, environment, schema). Lazy
-imports inside functions and imports for type checking count like any other.
+-> engine/ -> grammar/, copying/, models/ -> the base modules (errors, files, environment,
+schema). Lazy imports inside functions and imports for type checking count like any other.
 """
 
 from __future__ import annotations
