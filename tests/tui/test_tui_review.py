@@ -13,19 +13,24 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from tui_data import EXTRACTED, RECEIPT, SCHEMA, report
+from rich.console import Console
+from tui_data import EXTRACTED, RECEIPT, SCHEMA, VALUES, FixedReviewApp, report
 
 from thinkjson_edge.cli import main
 from thinkjson_edge.cli.exit_codes import EXIT_SCHEMA, EXIT_USAGE
+from thinkjson_edge.engine.generation import ValueTrace
 from thinkjson_edge.errors import OutputWriteError, ReviewError
 from thinkjson_edge.pipeline.documents import Document
 from thinkjson_edge.pipeline.extractor import ExtractOptions
+from thinkjson_edge.pipeline.grounding import Span
 from thinkjson_edge.schema import load_schema, pointer, pointer_parts
 from thinkjson_edge.tui.app import ReviewApp
 from thinkjson_edge.tui.batch_screen import BatchScreen
+from thinkjson_edge.tui.dialogs import _legend
 from thinkjson_edge.tui.document_view import DocumentView, _wrap
-from thinkjson_edge.tui.result_tree import ResultTree
+from thinkjson_edge.tui.result_tree import GLYPHS, ResultTree, _rows
 from thinkjson_edge.tui.review import (
+    LOW_CONFIDENCE,
     NOT_FOUND,
     SCHEMA_ERROR,
     VALID,
@@ -34,15 +39,33 @@ from thinkjson_edge.tui.review import (
     get_at,
     set_at,
 )
-from thinkjson_edge.tui.review_screen import ReviewScreen
+from thinkjson_edge.tui.review_screen import ReviewScreen, review_from_files
 
 
-def make_review(tmp_path: Path, value: Any = None, **kwargs: Any) -> Review:
+def make_review(
+    tmp_path: Path, value: Any = None, *, review_below: float = 0.1, **kwargs: Any
+) -> Review:
     document = Document(RECEIPT, source=str(tmp_path / "receipt.txt"))
     (tmp_path / "receipt.txt").write_text(RECEIPT, encoding="utf-8")
     return Review.from_report(
-        document, load_schema(SCHEMA), report(value, **kwargs), tmp_path / "receipt.json"
+        document,
+        load_schema(SCHEMA),
+        report(value, **kwargs),
+        tmp_path / "receipt.json",
+        review_below=review_below,
     )
+
+
+# VALUES (tui_data) from the least confident up.
+LEAST_SURE_FIRST = [
+    "/items/1/name",
+    "/items/1/amount",
+    "/items/0/amount",
+    "/total",
+    "/date",
+    "/items/0/name",
+    "/company",
+]
 
 
 # -- the review logic ------------------------------------------------------------
@@ -146,6 +169,123 @@ def test_attempts_are_summarised_with_the_kept_one_marked(tmp_path: Path) -> Non
     assert (second.number, second.valid, second.kept) == (2, True, True)
 
 
+def test_each_value_brings_its_confidence_and_the_unsure_are_marked(tmp_path: Path) -> None:
+    review = make_review(tmp_path, values=VALUES)
+    company = review.confidence("/company")
+    assert company is not None and company.confidence == 0.97 and company.copied
+    # A copied value's span is the decoder's, not a search of the document.
+    assert review.spans["/company"] == Span(0, 17, "copied")
+    total = review.confidence("/total")
+    assert total is not None and not total.copied and total.start is None
+    assert review.status("/items/1/amount") == LOW_CONFIDENCE  # 0.07 < 0.1
+    assert review.status("/items/0/amount") == VALID  # 0.45
+    assert review.status("/items/1") == NOT_FOUND  # "SUGAR" is worse than unsure
+    assert review.status("/items/0") == VALID
+    assert [f.message for f in review.problems_at("/items/1/amount")] == [
+        "confidence 0.07 is below 0.1"
+    ]
+    assert [f.path for f in review.to_check()] == ["/items/1/name", "/items/1/amount"]
+    assert review.valid  # being unsure is no schema error
+
+    stricter = make_review(tmp_path, values=VALUES, review_below=0.5)
+    assert sorted(f.path for f in stricter.to_check()) == sorted(LEAST_SURE_FIRST[:3])
+    off = make_review(tmp_path, values=VALUES, review_below=0)
+    assert not off.to_check() and off.status("/items/1/amount") == VALID
+
+    older = make_review(tmp_path)  # a report without values
+    assert older.confidence("/company") is None and not older.to_check()
+    assert older.spans["/company"].match == "exact"
+    assert older.next_to_check() is None
+
+
+def test_values_are_walked_from_the_least_confident_and_edits_leave_the_walk(
+    tmp_path: Path,
+) -> None:
+    review = make_review(tmp_path, values=VALUES)
+    assert [pointer(t.path) for t in review.by_confidence()] == LEAST_SURE_FIRST
+    walked, after = [], None
+    for _ in range(len(LEAST_SURE_FIRST) + 1):
+        trace = review.next_to_check(after)
+        assert trace is not None
+        after = pointer(trace.path)
+        walked.append(after)
+    assert walked == [*LEAST_SURE_FIRST, LEAST_SURE_FIRST[0]]  # then round again
+
+    review.set_value("/items/1/amount", "10")
+    assert review.edited("/items/1/amount") and review.confidence("/items/1/amount") is None
+    assert review.status("/items/1/amount") == VALID  # the reviewer's value is not unsure
+    assert not review.edited("/items/1/name")
+    # The walk goes on from the edited value's place; a fresh one starts at the least sure.
+    assert pointer(review.next_to_check("/items/1/amount").path) == "/items/0/amount"
+    assert pointer(review.next_to_check().path) == "/items/1/name"
+    assert "/items/1/amount" not in [pointer(t.path) for t in review.by_confidence()]
+
+    # Typing the same text again is still the reviewer's word: edited, and no copied span.
+    review.set_value("/company", "KEDAI RUNCIT AMAN")
+    assert review.edited("/company") and review.confidence("/company") is None
+    assert review.spans["/company"] == Span(0, 17, "exact")
+    # Replacing an object edits everything under it.
+    review.set_value("/items/0", '{"name": "GULA 1KG"}')
+    assert review.edited("/items/0/name") and review.confidence("/items/0/name") is None
+
+
+def test_a_rerun_field_brings_its_own_confidence(tmp_path: Path) -> None:
+    review = make_review(tmp_path, values=VALUES)
+    review.set_value("/total", "16.90")
+    assert review.edited("/total")
+    traces = [
+        ValueTrace(("total",), "number", 0.05, copied=False),
+        ValueTrace(("company",), "string", 0.5, copied=True, start=0, end=17),  # not adopted
+    ]
+    review.adopt_field("total", 15.4, traces)
+    assert not review.edited("/total")
+    assert review.confidence("/total") == traces[0]
+    assert review.status("/total") == LOW_CONFIDENCE
+    assert review.confidence("/company").confidence == 0.97  # the other fields keep theirs
+    assert pointer(review.next_to_check().path) == "/items/1/name"  # 0.04 < 0.05
+    review.adopt_field("items", [{"name": "GULA 1KG"}])  # a re-run without traces
+    assert review.confidence("/items/0/name") is None and not review.edited("/items/0/name")
+
+
+def test_a_saved_object_shows_its_changed_values_as_edited(tmp_path: Path) -> None:
+    (tmp_path / "receipt.txt").write_text(RECEIPT, encoding="utf-8")
+    saved = tmp_path / "receipt.json"
+    saved.write_text(json.dumps({**EXTRACTED, "company": "KEDAI AMAN"}), encoding="utf-8")
+    schema = load_schema(SCHEMA)
+    review = review_from_files(tmp_path / "receipt.txt", schema, report(values=VALUES), saved)
+    assert review.edited("/company") and review.confidence("/company") is None
+    assert not review.edited("/date") and review.confidence("/date").confidence == 0.88
+    no_report = review_from_files(tmp_path / "receipt.txt", schema, None, saved)
+    assert not no_report.edited("/company") and no_report.confidence("/company") is None
+
+
+def test_tree_labels_show_confidence_the_unsure_mark_and_edits(tmp_path: Path) -> None:
+    review = make_review(tmp_path, values=VALUES)
+    review.set_value("/total", "16.90")
+    labels = {path: label for path, label, _ in _rows(review.value, "", review)}
+    assert labels["/company"].plain == '✓ company: "KEDAI RUNCIT AMAN"  0.97'
+    assert labels["/items/0/amount"].plain == "✓ amount: 5.4  0.45"
+    assert labels["/items/1/amount"].plain == "! amount: 10.0  0.07"
+    assert labels["/total"].plain == "✓ total: 16.9  edited"
+    assert labels["/items/1"].plain == "? 1"  # a branch: the worst mark below, no number
+    unsure = labels["/items/1/amount"]
+    assert GLYPHS[LOW_CONFIDENCE][1] in str(unsure.get_style_at_offset(Console(), len(unsure) - 1))
+    sure = labels["/items/0/amount"]
+    assert "dim" in str(sure.get_style_at_offset(Console(), len(sure) - 1))
+    older = make_review(tmp_path)
+    plain = {path: label.plain for path, label, _ in _rows(older.value, "", older)}
+    assert plain["/company"] == '✓ company: "KEDAI RUNCIT AMAN"'
+
+
+def test_the_help_legend_explains_the_marks() -> None:
+    console = Console(width=120, record=True)
+    console.print(_legend())
+    rows = {line.split(maxsplit=1)[0]: line for line in console.export_text().splitlines() if line}
+    glyph, _ = GLYPHS[LOW_CONFIDENCE]
+    assert "the model was unsure of it" in rows[glyph] and "--review-below" in rows[glyph]
+    assert '"edited" once you changed it' in rows["0.87"]
+
+
 def test_json_pointers_round_trip_odd_keys() -> None:
     path = pointer(["a/b", "c~d", 0])
     assert path == "/a~1b/c~0d/0"
@@ -209,6 +349,94 @@ async def select_path(pilot: Any, path: str) -> None:
             return
         await pilot.press("down")
     raise AssertionError(f"{path} is not in the result tree")
+
+
+async def test_c_walks_from_the_least_confident_value_and_skips_edited_ones(
+    tmp_path: Path,
+) -> None:
+    review = make_review(tmp_path, values=VALUES)
+    app = FixedReviewApp(review)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        screen = review_screen(app)
+        tree = screen.query_one(ResultTree)
+        screen.query_one(DocumentView).focus()  # c works from the document pane too
+
+        def selected() -> str | None:
+            return tree.cursor_node.data if tree.cursor_node is not None else None
+
+        await pilot.press("c")
+        await pilot.pause()
+        assert selected() == "/items/1/name" and tree.has_focus
+        assert "confidence 0.04 (1 of 7, least sure first)" in str(
+            screen.query_one("#detail").render()
+        )
+        await pilot.press("c")
+        await pilot.pause()
+        assert selected() == "/items/1/amount"
+        detail = str(screen.query_one("#detail").render())
+        assert "! low confidence" in detail and "confidence 0.07 is below 0.1" in detail
+
+        # Edited: out of the walk, shown as edited; c goes on to the next one up.
+        await pilot.press("e", "backspace", "backspace", "backspace", "backspace", *"12", "enter")
+        await pilot.pause()
+        assert review.value["items"][1]["amount"] == 12
+        assert str(tree.cursor_node.label).endswith("edited")
+        assert "edited by the reviewer" in str(screen.query_one("#detail").render())
+        await pilot.press("c")
+        await pilot.pause()
+        assert selected() == "/items/0/amount"
+
+        # Moved away by hand: c starts from the least confident again, even when closed.
+        await pilot.press("home")
+        await select_path(pilot, "/items")
+        await pilot.press("space")  # collapse the items
+        await pilot.pause()
+        assert not tree.cursor_node.is_expanded
+        await pilot.press("c")
+        await pilot.pause()
+        assert selected() == "/items/1/name"
+
+        commands = [c.title for c in app.get_system_commands(screen)]
+        assert "Go to the least confident value" in commands
+
+
+async def test_c_says_so_when_nothing_is_left_to_check(tmp_path: Path) -> None:
+    app = FixedReviewApp(make_review(tmp_path))  # a report without values
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        tree = review_screen(app).query_one(ResultTree)
+        before = tree.cursor_node.data if tree.cursor_node is not None else None
+        await pilot.press("c")
+        await pilot.pause()
+        assert "No value the model wrote is left unedited" in notices(app)
+        assert (tree.cursor_node.data if tree.cursor_node is not None else None) == before
+
+
+@pytest.mark.model
+async def test_c_goes_to_the_value_the_model_was_least_sure_of(tmp_path: Path) -> None:
+    document = tmp_path / "receipt.txt"
+    document.write_text(RECEIPT, encoding="utf-8")
+    app = fast_app(document)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = review_screen(app)
+        await wait_until(pilot, lambda: screen.review is not None)
+        assert screen.worker is not None and screen.worker.result is not None
+        values = screen.worker.result.chosen.values
+        assert len(values) >= 3
+        least_sure_first = sorted(values, key=lambda v: v.confidence)
+        tree = screen.query_one(ResultTree)
+
+        await pilot.press("c")
+        await pilot.pause()
+        least = min(values, key=lambda v: v.confidence)
+        assert tree.cursor_node is not None and tree.cursor_node.data == pointer(least.path)
+        assert f"{least.confidence:.2f}" in str(tree.cursor_node.label)
+        assert f"confidence {least.confidence:.2f}" in str(screen.query_one("#detail").render())
+
+        await pilot.press("c")
+        await pilot.pause()
+        assert tree.cursor_node.data == pointer(least_sure_first[1].path)
 
 
 @pytest.mark.model

@@ -12,36 +12,24 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.screen import Screen
 from tui_data import (
     EXTRACTED,
     RECEIPT,
     SCHEMA,
+    VALUES,
     WIDE_EXTRACTED,
     WIDE_RECEIPT,
     WIDE_SCHEMA,
+    FixedReviewApp,
     report,
 )
 
 from thinkjson_edge.pipeline.documents import Document
 from thinkjson_edge.schema import load_schema
-from thinkjson_edge.tui.app import ReviewApp
 from thinkjson_edge.tui.result_tree import ResultTree
 from thinkjson_edge.tui.review import Review
-from thinkjson_edge.tui.review_screen import ReviewScreen
 
 SIZE = (130, 34)
-
-
-class FixedReviewApp(ReviewApp):
-    """The app opened on a prepared review."""
-
-    def __init__(self, review: Review) -> None:
-        super().__init__(None, model="smollm2-135m", device="cpu")
-        self.prepared = review
-
-    def get_default_screen(self) -> Screen:
-        return ReviewScreen(self.host, review=self.prepared)
 
 
 @pytest.fixture
@@ -49,7 +37,10 @@ def review(tmp_path: Path) -> Review:
     document = Document(RECEIPT, source="receipt.txt")
     second = {**EXTRACTED, "total": -1}
     return Review.from_report(
-        document, load_schema(SCHEMA), report(second=second), tmp_path / "receipt.json"
+        document,
+        load_schema(SCHEMA),
+        report(second=second, values=VALUES),
+        tmp_path / "receipt.json",
     )
 
 
@@ -87,6 +78,24 @@ def test_review_screen_after_an_edit_that_breaks_the_schema(review: Review, snap
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await select(pilot, "/total")
+
+    assert snap_compare(FixedReviewApp(review), terminal_size=SIZE, run_before=run_before)
+
+
+def test_c_goes_to_the_least_confident_values_first(review: Review, snap_compare) -> None:
+    """Twice: past "SUGAR" (0.04) to its amount (0.07), marked ! and in the ! colour."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        await pilot.press("c", "c")
+        await pilot.pause()
+
+    assert snap_compare(FixedReviewApp(review), terminal_size=SIZE, run_before=run_before)
+
+
+def test_a_copied_value_shows_its_confidence_and_span(review: Review, snap_compare) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await select(pilot, "/date")
 
     assert snap_compare(FixedReviewApp(review), terminal_size=SIZE, run_before=run_before)
 

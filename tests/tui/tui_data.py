@@ -1,8 +1,27 @@
-"""A receipt, its schema and an extraction report, shared by the interface's tests."""
+"""A receipt, its schema, an extraction report and an app opened on a review, shared by the
+interface's tests."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from textual.screen import Screen
+
+from thinkjson_edge.tui.app import ReviewApp
+from thinkjson_edge.tui.review import Review
+from thinkjson_edge.tui.review_screen import ReviewScreen
+
+
+class FixedReviewApp(ReviewApp):
+    """The app opened on a prepared review (the model is named, never loaded)."""
+
+    def __init__(self, review: Review) -> None:
+        super().__init__(None, model="smollm2-135m", device="cpu")
+        self.prepared = review
+
+    def get_default_screen(self) -> Screen:
+        return ReviewScreen(self.host, review=self.prepared)
+
 
 RECEIPT = """KEDAI RUNCIT AMAN
 NO 5, JALAN MAWAR, 43000 KAJANG
@@ -42,11 +61,52 @@ EXTRACTED = {
 }
 
 
-def report(value: Any = None, *, second: Any = None) -> dict[str, Any]:
-    """An extraction report as ``ExtractionResult.to_dict()`` writes one (the parts used)."""
+def _copied(path: str, text: str, confidence: float) -> dict[str, Any]:
+    start = RECEIPT.index(text)
+    return {
+        "path": path,
+        "kind": "string",
+        "confidence": confidence,
+        "copied": True,
+        "start": start,
+        "end": start + len(text),
+    }
+
+
+def _generated(path: str, kind: str, confidence: float) -> dict[str, Any]:
+    return {"path": path, "kind": kind, "confidence": confidence, "copied": False}
+
+
+# The kept attempt's ``values`` for EXTRACTED, in writing order. Two are under the default
+# review threshold (0.1): "SUGAR" (also not in the document) and its amount.
+VALUES = [
+    _copied("/company", "KEDAI RUNCIT AMAN", 0.97),
+    _copied("/date", "12/03/2019", 0.88),
+    _generated("/total", "number", 0.62),
+    _copied("/items/0/name", "GULA 1KG", 0.91),
+    _generated("/items/0/amount", "number", 0.45),
+    _generated("/items/1/name", "string", 0.04),
+    _generated("/items/1/amount", "number", 0.07),
+]
+
+
+def report(
+    value: Any = None, *, second: Any = None, values: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """An extraction report as ``ExtractionResult.to_dict()`` writes one (the parts used).
+
+    ``values``: the kept attempt's value traces (none by default, as in an older report).
+    """
     value = EXTRACTED if value is None else value
     attempts = [
-        {"number": 1, "valid": True, "value": value, "findings": [], "generation": {}},
+        {
+            "number": 1,
+            "valid": True,
+            "value": value,
+            "findings": [],
+            "generation": {},
+            "values": values or [],
+        },
     ]
     if second is not None:
         attempts.insert(

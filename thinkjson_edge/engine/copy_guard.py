@@ -96,7 +96,7 @@ class CopyGuard:
         for byte in piece:
             if cursor is not None:
                 if byte == QUOTE and not cursor.escape:
-                    if not self._may_close(values.path(), cursor):
+                    if not self.may_close(values.path(), cursor):
                         return False
                     if commit:
                         self._record_close(values.path(), cursor)
@@ -119,7 +119,7 @@ class CopyGuard:
             self._policy_cache[path] = bool(self.policy(path))
         return self._policy_cache[path]
 
-    def _may_close(self, path: Path, cursor: CopyCursor) -> bool:
+    def may_close(self, path: Path, cursor: CopyCursor) -> bool:
         if not cursor.may_close:
             return False
         if not any(isinstance(part, int) for part in path):

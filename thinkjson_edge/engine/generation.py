@@ -23,6 +23,8 @@ class DecodeLimits:
     temperature: float = 0.0  # 0 is greedy
     seed: int = 0
     full_mask: bool = False  # mask the whole vocabulary every step (for testing the fast path)
+    # First tokens tried per copied value by the span search (engine.span_search); 1: greedy.
+    span_search: int = 1
 
 
 @dataclass(frozen=True)

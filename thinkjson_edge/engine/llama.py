@@ -46,6 +46,7 @@ from thinkjson_edge.engine.generation import (
     ValueTrace,
 )
 from thinkjson_edge.engine.json_values import JsonValues
+from thinkjson_edge.engine.span_search import PlannedToken, SpanSearch
 from thinkjson_edge.environment import bound_openmp_spinning
 from thinkjson_edge.errors import DocumentTooLongError, GenerationError, ModelLoadError
 from thinkjson_edge.grammar.compiler import THINK_CLOSE, THINK_OPEN
@@ -64,6 +65,7 @@ _LOOP_MIN_BYTES = 32
 # (a property name the model would tokenise differently) often sit near rank 40.
 _FAST_CANDIDATES = 256
 _FAST_SAMPLES = 16
+_SPAN_MAX_TOKENS = 48  # a searched value that has not closed by then is dropped
 _CLOSERS = frozenset(b'"]}')
 _CLOSERS_WITH_COMMA = frozenset(b'"]},')
 
@@ -235,6 +237,14 @@ class Engine:
     def feed(self, token: int) -> None:
         self._llm.eval([token])
 
+    def position(self) -> int:
+        """Tokens in the context now (the prompt and what was fed since)."""
+        return int(self._llm.n_tokens)
+
+    def rewind(self, position: int) -> None:
+        """Forget every token after ``position``; the next ``feed`` overwrites them."""
+        self._llm.n_tokens = position
+
     def is_end(self, token: int) -> bool:
         return bool(self._api.llama_vocab_is_eog(self._vocab, token))
 
@@ -403,6 +413,13 @@ class _Decoding:
         self._rng = np.random.default_rng(limits.seed)
         self.values = JsonValues()
         self.copy = CopyGuard(copy, self.values, engine.sorted_vocabulary()) if copy else None
+        self.search = (
+            SpanSearch(engine, self.copy, width=limits.span_search, max_tokens=_SPAN_MAX_TOKENS)
+            if self.copy is not None and limits.span_search > 1 and limits.temperature <= 0
+            else None
+        )
+        self.plan: list[PlannedToken] = []
+        self._searched_leaf = -1
         self.json_token_probabilities: list[float] = []
         self._chosen_probability = 1.0  # of the token pick() chose, before any constraint
 
@@ -463,13 +480,55 @@ class _Decoding:
 
     def pick(self) -> int:
         raw = self.engine.logits()
+        if self.should_search():
+            raw = raw.copy()  # the search decodes branches, which overwrite the logits buffer
         scores = raw + self.engine._closing_bias if self.closing else raw
+        if (planned := self.planned_token(scores)) is not None:
+            return planned
         token = None if self.limits.full_mask else self.first_allowed(scores)
         if token is None:
             token = self.sample(self.full_mask(scores))
         if not self.output.in_think:
             self._chosen_probability = _probability(raw, token)
         return token
+
+    def planned_token(self, scores: np.ndarray) -> int | None:
+        """The next token of a copied value chosen by the span search, if one is under way
+        or starts here (see ``span_search``); None to decode as usual."""
+        if not self.plan and self.should_search():
+            self._searched_leaf = len(self.values.leaves)
+            assert self.search is not None
+            self.plan = self.search.plan(scores, self.ranked_allowed(scores, self.search.width))
+        while self.plan:
+            planned = self.plan.pop(0)
+            if self.allows(planned.token):
+                self._chosen_probability = planned.probability
+                return planned.token
+            self.plan = []  # the grammar refused the plan (a pattern, a length): decode as usual
+        return None
+
+    def should_search(self) -> bool:
+        """At a copied value not searched yet, decoding greedily and not closing in a hurry."""
+        return (
+            self.search is not None
+            and self.copy is not None
+            and self.copy.cursor is not None
+            and not self.closing
+            and not self.output.in_think
+            and self._searched_leaf != len(self.values.leaves)
+        )
+
+    def ranked_allowed(self, scores: np.ndarray, count: int) -> list[int]:
+        """Up to ``count`` of the best-scored candidates that both constraints admit."""
+        top = np.argpartition(scores, -_FAST_CANDIDATES)[-_FAST_CANDIDATES:]
+        ranked = top[np.lexsort((top, -scores[top]))]
+        found: list[int] = []
+        for token in ranked:
+            if self.allows(int(token)):
+                found.append(int(token))
+                if len(found) == count:
+                    break
+        return found
 
     def allows(self, token: int) -> bool:
         """Whether both constraints admit ``token``: the copy check first, it is cheaper."""

@@ -64,6 +64,7 @@ TextListener = Callable[[int, str, bool], None]
 # with the prompt text around them than when the chunk is counted alone.
 CHUNK_SAFETY_MARGIN = 32
 MIN_CHUNK_TOKENS = 64  # below this a chunk holds too little text to extract anything from
+DEFAULT_SPAN_SEARCH = 4  # see BENCHMARKS.md, "Copied values"
 DEFAULT_REVIEW_BELOW = 0.1  # see BENCHMARKS.md, "Confidence": where wrong values gather
 
 
@@ -77,6 +78,8 @@ class ExtractOptions:
     copy: bool = True
     # Values written with a lower confidence get a ``review`` finding (0 turns this off).
     review_below: float = DEFAULT_REVIEW_BELOW
+    # First tokens tried per copied value before one is kept (engine.span_search); 1: greedy.
+    span_search: int = DEFAULT_SPAN_SEARCH
     max_think_tokens: int = 256
     max_json_tokens: int = 2048
     temperature: float = 0.0
@@ -91,6 +94,7 @@ class ExtractOptions:
             max_json_tokens=self.max_json_tokens,
             temperature=self.temperature,
             seed=self.seed,
+            span_search=self.span_search if self.copy else 1,
         )
 
 

@@ -106,7 +106,11 @@ class ReviewApp(App[None]):
             if report_path.is_file():
                 report = json.loads(report_path.read_text(encoding="utf-8"))
             review = review_from_files(
-                folder.document_path(rel), folder.schema, report, folder.result_path(rel)
+                folder.document_path(rel),
+                folder.schema,
+                report,
+                folder.result_path(rel),
+                review_below=self.host.options.review_below,
             )
         except (ThinkJsonError, OSError, ValueError) as error:
             self.notify(str(error), title=f"Cannot open {rel}", severity="error")
@@ -154,6 +158,11 @@ class ReviewApp(App[None]):
                 ("Choose the model", "Use another installed model", "choose_model"),
                 ("Run the extraction", "Extract the whole document again", "run"),
                 ("Re-run the selected field", "Extract one top-level field again", "rerun_field"),
+                (
+                    "Go to the least confident value",
+                    "The least sure value not edited yet; again for the next one up",
+                    "next_to_check",
+                ),
                 ("Save the result", "Write the reviewed object (atomically)", "save"),
             ):
                 yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))

@@ -203,11 +203,20 @@ def _legend() -> Table:
     table.add_column()
     meanings = {
         "valid": "valid, and found in the document",
+        "low confidence": (
+            "the model was unsure of it (confidence under --review-below, default 0.1; "
+            "c goes there): check it"
+        ),
         "not grounded": "valid, but the text was not found in the document: check it",
         "schema error": "breaks the schema: edit it before saving",
     }
     for status, (glyph, colour) in GLYPHS.items():
         table.add_row(Text(glyph, style=f"bold {colour}"), meanings[status])
+    table.add_row(
+        Text("0.87", style="dim"),
+        "after a value: the model's confidence, its least sure token's probability; "
+        '"edited" once you changed it',
+    )
     table.add_row(
         Text("edits", style="bold"),
         'read as JSON when that fits the schema, else as text; quote to force text ("12")',

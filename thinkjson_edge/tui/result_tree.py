@@ -1,7 +1,9 @@
 """The result pane: the extracted object as a tree, each node marked with its status.
 
 A node's data is its JSON Pointer, the path findings and grounding use, so selecting a
-node is enough to find its problems and its span in the document.
+node is enough to find its problems and its span in the document. A value the model wrote
+shows its confidence after it (``0.87``), marked when under the review threshold; a value
+the reviewer edited shows ``edited`` instead: it has no model confidence.
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from thinkjson_edge.schema import pointer
-from thinkjson_edge.tui.review import NOT_FOUND, SCHEMA_ERROR, VALID, Review
+from thinkjson_edge.tui.review import LOW_CONFIDENCE, NOT_FOUND, SCHEMA_ERROR, VALID, Review
 
-GLYPHS = {VALID: ("✓", "green"), NOT_FOUND: ("?", "yellow"), SCHEMA_ERROR: ("✗", "red")}
+GLYPHS = {
+    VALID: ("✓", "green"),
+    LOW_CONFIDENCE: ("!", "medium_orchid"),
+    NOT_FOUND: ("?", "yellow"),
+    SCHEMA_ERROR: ("✗", "red"),
+}
 _MAX_LEAF_CHARS = 80
 
 
@@ -46,6 +53,23 @@ class ResultTree(Tree[str]):
             self.call_after_refresh(self._move_to, selected)
         self.root.set_label(_label("result", review.status("")))
 
+    def select_path(self, path: str) -> bool:
+        """Put the cursor on the node of ``path`` (opening its parents); False if none."""
+        found = next((n for n in self._nodes_below_root() if n.data == path), None)
+        if found is None:
+            return False
+        closed = []
+        parent = found.parent
+        while parent is not None:
+            if not parent.is_expanded:
+                closed.append(parent.expand())
+            parent = parent.parent
+        if closed:  # the opened lines get their numbers on the next refresh
+            self.call_after_refresh(self._move_to, path)
+        else:
+            self.move_cursor(found)
+        return True
+
     def _nodes_below_root(self) -> list[TreeNode[str]]:
         """Every node below the root, depth first."""
         found: list[TreeNode[str]] = []
@@ -72,7 +96,8 @@ def _rows(value: Any, path: str, review: Review) -> Iterator[tuple[str, Text, bo
             yield child_path, _label(str(key), status), True
             yield from _rows(child, child_path, review)
         else:
-            yield child_path, _label(str(key), status, _short(child)), False
+            label = _label(str(key), status, _short(child))
+            yield child_path, label.append_text(confidence_note(review, child_path)), False
 
 
 def _build(root: TreeNode[str], rows: list[tuple[str, Text, bool]]) -> None:
@@ -90,6 +115,19 @@ def _label(key: str, status: str, shown: str | None = None) -> Text:
         label.append(": ")
         label.append(shown, style="dim" if shown == "null" else "")
     return label
+
+
+def confidence_note(review: Review, path: str) -> Text:
+    """After a value: ``  0.87`` (in the ! colour under the threshold), ``  edited``, or nothing."""
+    if review.edited(path):
+        return Text("  edited", style="italic dim")
+    trace = review.confidence(path)
+    if trace is None:
+        return Text()
+    if trace.confidence < review.review_below:
+        _, colour = GLYPHS[LOW_CONFIDENCE]
+        return Text(f"  {trace.confidence:.2f}", style=f"bold {colour}")
+    return Text(f"  {trace.confidence:.2f}", style="dim")
 
 
 def _short(value: Any) -> str:

@@ -9,6 +9,12 @@ An edited value is read as JSON when that fits the schema better than the text a
 else as text: ``12.5`` becomes a number for a number field, and stays the text "12.5" for
 a string field. Quoting it (``"12.5"``) always gives text.
 
+Each value the model wrote carries its confidence (``ValueTrace``: the smallest probability
+the model gave to one of the tokens that wrote it, before constraints) and, when copied
+from the document, its exact span. A value the reviewer edited has no model confidence any
+more; one under ``review_below`` is marked for a look, and ``next_to_check`` walks the
+values from the least confident up.
+
 Saving refuses an object that breaks the schema (the tool's promise is schema-valid
 output), writes it atomically, and appends an entry to a review record beside it: who
 saved, when, what the model extracted, what was saved and every edit in between.
@@ -19,22 +25,34 @@ from __future__ import annotations
 import copy
 import getpass
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from thinkjson_edge.engine.generation import ValueTrace
 from thinkjson_edge.errors import OutputWriteError, ReviewError
 from thinkjson_edge.files import write_atomically
 from thinkjson_edge.pipeline.assessment import assess_output
 from thinkjson_edge.pipeline.documents import Document
-from thinkjson_edge.pipeline.findings import CONFLICT, INCOMPLETE, NOT_GROUNDED, SCHEMA, Finding
+from thinkjson_edge.pipeline.extractor import DEFAULT_REVIEW_BELOW
+from thinkjson_edge.pipeline.findings import (
+    CONFLICT,
+    INCOMPLETE,
+    NOT_GROUNDED,
+    REVIEW,
+    SCHEMA,
+    Finding,
+    review_findings,
+)
 from thinkjson_edge.pipeline.grounding import NormalisedText, Span
 from thinkjson_edge.schema import Schema, pointer, pointer_parts
 
 # A field's status, worst first; the tree shows one glyph per status.
 SCHEMA_ERROR = "schema error"
 NOT_FOUND = "not grounded"
+LOW_CONFIDENCE = "low confidence"
 VALID = "valid"
 REVIEW_RECORD_SUFFIX = ".review.json"
 
@@ -76,16 +94,27 @@ class Review:
     saved: bool = False
     findings: list[Finding] = field(default_factory=list)
     spans: dict[str, Span] = field(default_factory=dict)
+    # The model's values by JSON Pointer, in the order it wrote them (the kept attempt's).
+    traces: dict[str, ValueTrace] = field(default_factory=dict)
+    review_below: float = DEFAULT_REVIEW_BELOW  # values less confident are marked (0: none)
 
     def __post_init__(self) -> None:
         self._located = NormalisedText(self.document.text)
+        # The object the traces describe: the extracted one, with re-run fields put in.
+        self._model_value = copy.deepcopy(self.extracted)
         if self.value is None:
             self.value = copy.deepcopy(self.extracted)
         self.revalidate()
 
     @classmethod
     def from_report(
-        cls, document: Document, schema: Schema, report: dict[str, Any], save_path: Path
+        cls,
+        document: Document,
+        schema: Schema,
+        report: dict[str, Any],
+        save_path: Path,
+        *,
+        review_below: float = DEFAULT_REVIEW_BELOW,
     ) -> Review:
         """A review of an extraction's report (``ExtractionResult.to_dict()`` or a batch's)."""
         chosen = report.get("chosen_attempt", 1)
@@ -101,6 +130,7 @@ class Review:
         ]
         kept = next((a for a in report.get("attempts", []) if a["number"] == chosen), {})
         reasoning = (kept.get("generation") or {}).get("reasoning") or ""
+        traces = [_trace(v) for v in kept.get("values") or [] if _is_value_entry(v)]
         return cls(
             document=document,
             schema=schema,
@@ -109,14 +139,28 @@ class Review:
             reasoning=reasoning,
             model=str(report.get("model", "")),
             save_path=save_path,
+            traces={pointer(t.path): t for t in traces},
+            review_below=review_below,
         )
 
     # -- judging ---------------------------------------------------------------
 
     def revalidate(self) -> None:
-        """Judge the current object again: schema findings and where its values occur."""
+        """Judge the current object again: schema findings and where its values occur.
+
+        The model's values still in place keep what the extraction knew of them: a copied
+        one its span, and one under ``review_below`` a ``review`` finding.
+        """
         text = json.dumps(self.value, ensure_ascii=False)
-        _, findings, grounding = assess_output(text, "complete", self.schema, self._located)
+        live = self._live_traces()
+        copied = {
+            pointer(t.path): Span(t.start, t.end, "copied")
+            for t in live
+            if t.copied and t.start is not None and t.end is not None
+        }
+        _, findings, grounding = assess_output(text, "complete", self.schema, self._located, copied)
+        if self.review_below > 0:
+            findings += review_findings(live, self.review_below)
         self.findings = findings
         self.spans = {g.path: g.span for g in grounding if g.span is not None}
 
@@ -138,7 +182,65 @@ class Review:
             return SCHEMA_ERROR
         if any(f.kind == NOT_GROUNDED for f in under):
             return NOT_FOUND
+        if any(f.kind == REVIEW for f in under):
+            return LOW_CONFIDENCE
         return VALID
+
+    def to_check(self) -> list[Finding]:
+        """The ``review`` findings: values the model wrote with a confidence under the bar."""
+        return [f for f in self.findings if f.kind == REVIEW]
+
+    # -- confidence ------------------------------------------------------------
+
+    def edited(self, path: str) -> bool:
+        """Whether the reviewer changed this value: by an edit, or in the object saved since.
+
+        A field re-run by the model is the model's again.
+        """
+        last_by = None
+        for edit in self.edits:
+            if _is_within(path, edit.path):
+                last_by = edit.by
+        if last_by == "reviewer":
+            return True
+        if self._model_value is None:  # nothing extracted to compare with (no report)
+            return False
+        return not _same(
+            get_at(self.value, path, _ABSENT), get_at(self._model_value, path, _ABSENT)
+        )
+
+    def confidence(self, path: str) -> ValueTrace | None:
+        """The model's trace of the value at ``path``; None when edited or not traced."""
+        trace = self.traces.get(path)
+        if trace is None or self.edited(path) or get_at(self.value, path, _ABSENT) is _ABSENT:
+            return None
+        return trace
+
+    def by_confidence(self) -> list[ValueTrace]:
+        """The model's values not edited since, least confident first (ties: writing order)."""
+        return sorted(self._live_traces(), key=lambda t: t.confidence)
+
+    def next_to_check(self, after: str | None = None) -> ValueTrace | None:
+        """The value to look at next: the least confident, or the next one up after ``after``.
+
+        ``after`` is where the last jump went; it may have been edited since, and the walk
+        goes on from where it stood. Past the most confident value it starts again.
+        """
+        order = self.by_confidence()
+        if not order:
+            return None
+        previous = self.traces.get(after) if after is not None else None
+        if previous is None:
+            return order[0]
+        written = {path: number for number, path in enumerate(self.traces)}
+
+        def rank(trace: ValueTrace) -> tuple[float, int]:
+            return trace.confidence, written[pointer(trace.path)]
+
+        return next((t for t in order if rank(t) > rank(previous)), order[0])
+
+    def _live_traces(self) -> list[ValueTrace]:
+        return [t for path, t in self.traces.items() if self.confidence(path) is not None]
 
     # -- editing ---------------------------------------------------------------
 
@@ -151,11 +253,21 @@ class Review:
         self._replace(path, new, by="reviewer")
         return new
 
-    def adopt_field(self, key: str, value: Any) -> None:
-        """Put a re-extracted top-level field into the object (an edit by the model)."""
+    def adopt_field(self, key: str, value: Any, traces: Iterable[ValueTrace] = ()) -> None:
+        """Put a re-extracted top-level field into the object (an edit by the model).
+
+        ``traces``: the re-run's values; those under ``key`` replace the field's old ones.
+        """
+        path = pointer([key])
         if not isinstance(self.value, dict):
             self.value = {}
-        self._replace(pointer([key]), value, by="model")
+        if not isinstance(self._model_value, dict):
+            self._model_value = {}
+        self._model_value = set_at(self._model_value, path, value)
+        kept = {p: t for p, t in self.traces.items() if not _is_within(p, path)}
+        fresh = {pointer(t.path): t for t in traces if t.path[:1] == (key,)}
+        self.traces = {**kept, **fresh}
+        self._replace(path, value, by="model")
 
     def _replace(self, path: str, new: Any, *, by: str) -> None:
         before = get_at(self.value, path, missing=None)
@@ -266,6 +378,7 @@ def default_save_path(document: Path) -> Path:
 
 
 _MISSING = object()
+_ABSENT = object()  # a value a path does not reach, as get_at's ``missing``
 
 
 def get_at(value: Any, path: str, missing: Any = _MISSING) -> Any:
@@ -300,6 +413,30 @@ def set_at(value: Any, path: str, new: Any) -> Any:
 
 def _is_within(path: str, ancestor: str) -> bool:
     return path == ancestor or path.startswith(ancestor + "/")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON text (``1`` is not ``true``); absent only equals absent."""
+    if a is _ABSENT or b is _ABSENT:
+        return a is b
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _is_value_entry(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("path"), str) and "confidence" in entry
+
+
+def _trace(entry: dict[str, Any]) -> ValueTrace:
+    """A report's ``values`` entry as the trace it was made from (pointer parts as keys)."""
+    copied = bool(entry.get("copied"))
+    return ValueTrace(
+        path=tuple(pointer_parts(entry["path"])),
+        kind=str(entry.get("kind", "")),
+        confidence=float(entry["confidence"]),
+        copied=copied,
+        start=entry.get("start") if copied else None,
+        end=entry.get("end") if copied else None,
+    )
 
 
 def _describe(finding: dict[str, Any]) -> str:

@@ -24,21 +24,26 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from thinkjson_edge.errors import Cancelled, ReviewError, ThinkJsonError
 from thinkjson_edge.pipeline.documents import Document, read_document
-from thinkjson_edge.pipeline.findings import NOT_GROUNDED
+from thinkjson_edge.pipeline.extractor import DEFAULT_REVIEW_BELOW
+from thinkjson_edge.pipeline.findings import NOT_GROUNDED, REVIEW
 from thinkjson_edge.pipeline.result import ExtractionResult
-from thinkjson_edge.schema import Schema, load_schema, pointer_parts
+from thinkjson_edge.schema import Schema, load_schema, pointer, pointer_parts
 from thinkjson_edge.tui.dialogs import EditValue, ModelPicker, PathPicker
 from thinkjson_edge.tui.document_view import DocumentView
 from thinkjson_edge.tui.model_host import LiveOutput, ModelHost
 from thinkjson_edge.tui.paths import shown_path
 from thinkjson_edge.tui.result_tree import GLYPHS, ResultTree
 from thinkjson_edge.tui.review import (
+    LOW_CONFIDENCE,
+    NOT_FOUND,
     SCHEMA_ERROR,
     Review,
     default_save_path,
 )
 
 LIVE_REFRESH_SECONDS = 0.1
+# A finding's colour in the detail pane: its status's in the tree.
+_FINDING_COLOURS = {NOT_GROUNDED: GLYPHS[NOT_FOUND][1], REVIEW: GLYPHS[LOW_CONFIDENCE][1]}
 
 
 class ReviewScreen(Screen[None]):
@@ -51,6 +56,12 @@ class ReviewScreen(Screen[None]):
         Binding("r", "run", "Run", tooltip="Extract from the whole document"),
         Binding("f", "rerun_field", "Re-run field", tooltip="Extract the selected top field again"),
         Binding("e", "edit", "Edit", tooltip="Edit the selected value (checked at once)"),
+        Binding(
+            "c",
+            "next_to_check",
+            "Least sure",
+            tooltip="Go to the least confident value not edited; again: the next",
+        ),
         Binding(
             "ctrl+s",
             "save",
@@ -105,6 +116,7 @@ class ReviewScreen(Screen[None]):
         self._live_attempt = 0
         self.live_text = Text()  # everything the current run wrote, as the tab shows it
         self._discard_confirmed = False
+        self._checked: str | None = None  # where the last ``c`` went
 
     # -- layout ----------------------------------------------------------------
 
@@ -264,6 +276,26 @@ class ReviewScreen(Screen[None]):
         if self.review.status(path) == SCHEMA_ERROR:
             self.notify("; ".join(problems) or "breaks the schema", severity="error")
 
+    def action_next_to_check(self) -> None:
+        """Select the least confident value not edited; again, the next least confident."""
+        if self.review is None:
+            self.notify("Nothing to check yet: run the extraction first (r)", severity="warning")
+            return
+        tree = self.query_one(ResultTree)
+        # Go on from the last jump only while the cursor is still there; else start over.
+        after = self._checked if self._selected_path() == self._checked else None
+        trace = self.review.next_to_check(after)
+        if trace is None:
+            self.notify("No value the model wrote is left unedited", severity="warning")
+            return
+        path = pointer(trace.path)
+        if after is not None and trace == self.review.by_confidence()[0]:
+            self.notify("Back to the least confident value")
+        self._checked = path
+        self.query_one(TabbedContent).active = "result-tab"
+        tree.focus()
+        tree.select_path(path)
+
     def action_save(self) -> None:
         if self.review is None:
             self.notify("Nothing to save yet", severity="warning")
@@ -365,11 +397,15 @@ class ReviewScreen(Screen[None]):
             if field not in value:
                 self.notify(f"The model found no value for {field}; nothing changed")
                 return
-            self.review.adopt_field(field, value[field])
+            self.review.adopt_field(field, value[field], result.chosen.values)
             self.notify(f"{field} extracted again: {json.dumps(value[field])[:60]}")
         else:
             self.review = Review.from_report(
-                self.document, self.schema, result.to_dict(), self._save_target()
+                self.document,
+                self.schema,
+                result.to_dict(),
+                self._save_target(),
+                review_below=self.host.options.review_below,
             )
         self.query_one(TabbedContent).active = "result-tab"
         self._show_review()
@@ -457,15 +493,43 @@ class ReviewScreen(Screen[None]):
         )
         if not isinstance(value, dict | list):
             lines.append(f"\nvalue: {json.dumps(value, ensure_ascii=False)}")
+            lines.append_text(self._confidence_lines(review, path))
         span = review.spans.get(path)
-        if span is not None:
-            line = self.document.text.count("\n", 0, span.start) + 1 if self.document else 0
-            lines.append(f"\nfound on line {line} ({span.match} match)")
+        if span is not None and span.match != "copied":  # a copied span: said above
+            lines.append(f"\nfound on line {self._line_of(span.start)} ({span.match} match)")
         for finding in review.problems_at(path):
-            colour = "yellow" if finding.kind == NOT_GROUNDED else "red"
+            colour = _FINDING_COLOURS.get(finding.kind, "red")
             lines.append(f"\n• {finding.message}", style=colour)
         detail.update(lines)
         view.select(span)
+
+    def _confidence_lines(self, review: Review, path: str) -> Text:
+        """How sure the model was of the value at ``path``, or that the reviewer edited it."""
+        if review.edited(path):
+            return Text("\nedited by the reviewer: no model confidence", style="italic")
+        trace = review.confidence(path)
+        if trace is None:
+            return Text()
+        order = review.by_confidence()
+        rank = next(n for n, t in enumerate(order, 1) if t == trace)
+        low = trace.confidence < review.review_below
+        _, colour = GLYPHS[LOW_CONFIDENCE]
+        if trace.copied and trace.start is not None and trace.end is not None:
+            origin = (
+                f"copied from line {self._line_of(trace.start)}, "
+                f"characters {trace.start}-{trace.end}"
+            )
+        else:
+            origin = "generated by the model, not copied"
+        return Text.assemble(
+            "\nconfidence ",
+            (f"{trace.confidence:.2f}", f"bold {colour}" if low else "bold"),
+            f" ({rank} of {len(order)}, least sure first)\n",
+            origin,
+        )
+
+    def _line_of(self, offset: int) -> int:
+        return self.document.text.count("\n", 0, offset) + 1 if self.document else 0
 
     def _show_status(self) -> None:
         parts = [
@@ -485,6 +549,8 @@ class ReviewScreen(Screen[None]):
         verdict = "✓ valid" if review.valid else f"✗ {errors} schema error(s)"
         if missing:
             verdict += f", ? {missing} not grounded"
+        if unsure := len(review.to_check()):
+            verdict += f", ! {unsure} unsure"
         if review.edits and not review.saved:
             verdict += f", {len(review.edits)} unsaved edit(s)"
         elif review.saved:
@@ -512,14 +578,22 @@ class ReviewScreen(Screen[None]):
 
 
 def review_from_files(
-    document: Path, schema: Schema, report: dict[str, Any] | None, result: Path
+    document: Path,
+    schema: Schema,
+    report: dict[str, Any] | None,
+    result: Path,
+    *,
+    review_below: float = DEFAULT_REVIEW_BELOW,
 ) -> Review:
     """A review of a batch's output: its report if there is one, the saved object if any.
 
-    The object on disk wins over the report's: it may have been reviewed and saved since.
+    The object on disk wins over the report's: it may have been reviewed and saved since
+    (its values that differ from the report's show as edited, without confidence).
     """
     text = read_document(document)
-    review = Review.from_report(text, schema, report or {"attempts": []}, result)
+    review = Review.from_report(
+        text, schema, report or {"attempts": []}, result, review_below=review_below
+    )
     if result.is_file():
         try:
             review.value = json.loads(result.read_text(encoding="utf-8"))

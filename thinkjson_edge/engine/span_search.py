@@ -1,0 +1,119 @@
+"""Choosing a copied value by looking ahead, instead of by its first token alone.
+
+Greedy decoding commits to a value with its first token. Under the copy constraint
+that first token is often the start of what the model would have invented ("201" of
+an ISO date it wanted to write), and the span it is then held to is the wrong one. So
+when a copied value opens, the search tries the ``width`` most likely first tokens the
+constraints admit, continues each greedily under the copy constraint until the value
+closes, and keeps the value the model finds most likely as a whole: the sum of the
+log-probabilities of its tokens, closing quote included, before any constraint (so a
+value the constraint had to pull away from what the model wanted scores low).
+
+Branches are decoded in the real context and rolled back (the KV cache is truncated to
+where the value began), and the kept value's tokens are then written through the normal
+path, where the grammar checks each one. Only greedy decoding searches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from thinkjson_edge.copying.cursor import QUOTE, CopyCursor
+from thinkjson_edge.engine.copy_guard import CopyGuard
+
+if TYPE_CHECKING:
+    from thinkjson_edge.engine.llama import Engine
+
+_BRANCH_CANDIDATES = 64  # ranked tokens tried at each step of a branch before it is dropped
+
+
+@dataclass(frozen=True)
+class PlannedToken:
+    token: int
+    probability: float  # the model's, before any constraint
+
+
+@dataclass(frozen=True)
+class _Branch:
+    tokens: tuple[PlannedToken, ...]
+    closed: bool
+
+    @property
+    def score(self) -> float:
+        return sum(math.log(max(t.probability, 1e-30)) for t in self.tokens)
+
+
+class SpanSearch:
+    """Looks ahead over a few first tokens of a copied value; see the module docstring."""
+
+    def __init__(self, engine: Engine, guard: CopyGuard, *, width: int, max_tokens: int) -> None:
+        self.engine = engine
+        self.guard = guard
+        self.width = width
+        self.max_tokens = max_tokens
+
+    def plan(self, logits: np.ndarray, first_tokens: list[int]) -> list[PlannedToken]:
+        """The tokens of the best value, from the current state (``first_tokens``: the
+        candidates for its first token, best first, already admitted by both constraints)."""
+        cursor = self.guard.cursor
+        if cursor is None or not first_tokens:
+            return []
+        probabilities = _softmax(logits)
+        start = self.engine.position()
+        branches = []
+        try:
+            for token in first_tokens[: self.width]:
+                branch = self._branch(cursor, PlannedToken(token, float(probabilities[token])))
+                if branch is not None:
+                    branches.append(branch)
+                self.engine.rewind(start)
+        finally:
+            self.engine.rewind(start)
+        closed = [b for b in branches if b.closed]
+        if not closed:
+            return []
+        return list(max(closed, key=lambda b: b.score).tokens)
+
+    def _branch(self, cursor: CopyCursor, first: PlannedToken) -> _Branch | None:
+        path = self.guard.values.path()
+        tokens = [first]
+        state, closed = self._read(cursor, first.token, path)
+        while state is not None and not closed and len(tokens) < self.max_tokens:
+            self.engine.feed(tokens[-1].token)
+            logits = self.engine.logits()
+            probabilities = _softmax(logits)
+            ranked = np.argsort(-logits)[:_BRANCH_CANDIDATES]
+            for candidate in ranked:
+                next_state, closes = self._read(state, int(candidate), path)
+                if next_state is not None:
+                    tokens.append(PlannedToken(int(candidate), float(probabilities[candidate])))
+                    state, closed = next_state, closes
+                    break
+            else:
+                return None  # no likely token continues the value: drop this branch
+        return _Branch(tuple(tokens), closed) if state is not None else None
+
+    def _read(
+        self, cursor: CopyCursor, token: int, path: tuple[str | int, ...]
+    ) -> tuple[CopyCursor | None, bool]:
+        """The cursor after a token's bytes, and whether the token closes the value."""
+        automaton = self.guard.automaton
+        for byte in self.engine.piece(token):
+            if byte == QUOTE and not cursor.escape:
+                return (cursor, True) if self.guard.may_close(path, cursor) else (None, False)
+            next_cursor = cursor.feed(automaton, byte)
+            if next_cursor is None:
+                return None, False
+            cursor = next_cursor
+        if not self.engine.piece(token) or self.engine.is_end(token):
+            return None, False
+        return cursor, False
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max())
+    return shifted / shifted.sum()
