@@ -39,10 +39,12 @@ class CopyRequest:
 class ValueTrace:
     """One scalar the model wrote: where it is, how sure the model was, where it came from.
 
-    ``confidence`` is the smallest probability the model gave, before any constraint,
-    to one of the tokens that wrote the value (its closing quote included): the value is
-    as sure as its least sure step. ``start``/``end`` are character offsets in the
-    document of a copied value (None for a generated one).
+    ``confidence``: for a copied value chosen by the span search, the model's probability
+    that the value is in the document at all (its mass on the first tokens the copy
+    admits) times the kept value's share of the likelihood of the values tried; for any
+    other value, the smallest probability the model gave, before any constraint, to one
+    of the tokens that wrote it (its closing quote included). ``start``/``end`` are
+    character offsets in the document of a copied value (None for a generated one).
     """
 
     path: tuple[str | int, ...]
@@ -51,6 +53,8 @@ class ValueTrace:
     copied: bool
     start: int | None = None
     end: int | None = None
+    # The model's probability of each token that wrote the value, in order.
+    token_probabilities: tuple[float, ...] = field(default=(), repr=False)
 
     def shifted(self, offset: int) -> ValueTrace:
         """The same value with offsets in a text that holds this one at ``offset``."""

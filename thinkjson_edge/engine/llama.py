@@ -420,6 +420,7 @@ class _Decoding:
         )
         self.plan: list[PlannedToken] = []
         self._searched_leaf = -1
+        self.searched_confidence: dict[int, float] = {}  # leaf number -> the search's share
         self.json_token_probabilities: list[float] = []
         self._chosen_probability = 1.0  # of the token pick() chose, before any constraint
 
@@ -498,7 +499,11 @@ class _Decoding:
         if not self.plan and self.should_search():
             self._searched_leaf = len(self.values.leaves)
             assert self.search is not None
-            self.plan = self.search.plan(scores, self.ranked_allowed(scores, self.search.width))
+            admitted, mass = self.admitted_candidates(scores)
+            self.plan, share = self.search.plan(scores, admitted[: self.search.width])
+            if self.plan:
+                # P(the value is in the document) x P(this span among those tried).
+                self.searched_confidence[len(self.values.leaves)] = share * mass
         while self.plan:
             planned = self.plan.pop(0)
             if self.allows(planned.token):
@@ -518,17 +523,14 @@ class _Decoding:
             and self._searched_leaf != len(self.values.leaves)
         )
 
-    def ranked_allowed(self, scores: np.ndarray, count: int) -> list[int]:
-        """Up to ``count`` of the best-scored candidates that both constraints admit."""
+    def admitted_candidates(self, scores: np.ndarray) -> tuple[list[int], float]:
+        """The best-scored candidates that both constraints admit, best first, and the
+        model's probability mass on them: how much it believed the value is in the document."""
         top = np.argpartition(scores, -_FAST_CANDIDATES)[-_FAST_CANDIDATES:]
         ranked = top[np.lexsort((top, -scores[top]))]
-        found: list[int] = []
-        for token in ranked:
-            if self.allows(int(token)):
-                found.append(int(token))
-                if len(found) == count:
-                    break
-        return found
+        weights = np.exp(scores - scores.max())
+        admitted = [int(token) for token in ranked if self.allows(int(token))]
+        return admitted, float(weights[admitted].sum() / weights.sum())
 
     def allows(self, token: int) -> bool:
         """Whether both constraints admit ``token``: the copy check first, it is cheaper."""
@@ -623,10 +625,13 @@ class _Decoding:
                 ValueTrace(
                     path=leaf.path,
                     kind=leaf.kind,
-                    confidence=round(min(probabilities, default=1.0), 6),
+                    confidence=round(
+                        self.searched_confidence.get(number, min(probabilities, default=1.0)), 6
+                    ),
                     copied=span is not None,
                     start=span.start if span else None,
                     end=span.end if span else None,
+                    token_probabilities=tuple(round(p, 6) for p in probabilities),
                 )
             )
         return tuple(traces)

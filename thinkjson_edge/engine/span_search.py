@@ -7,7 +7,9 @@ when a copied value opens, the search tries the ``width`` most likely first toke
 constraints admit, continues each greedily under the copy constraint until the value
 closes, and keeps the value the model finds most likely as a whole: the sum of the
 log-probabilities of its tokens, closing quote included, before any constraint (so a
-value the constraint had to pull away from what the model wanted scores low).
+value the constraint had to pull away from what the model wanted scores low). The kept
+value's share of the likelihood of all the values tried is its confidence: near 1 when
+the model clearly prefers it, near 1/width when the alternatives were as likely.
 
 Branches are decoded in the real context and rolled back (the KV cache is truncated to
 where the value began), and the kept value's tokens are then written through the normal
@@ -44,6 +46,8 @@ class _Branch:
 
     @property
     def score(self) -> float:
+        """The log-likelihood of the value under the model (measured on the training split
+        against the mean and the minimum per token: the sum chose best)."""
         return sum(math.log(max(t.probability, 1e-30)) for t in self.tokens)
 
 
@@ -56,12 +60,13 @@ class SpanSearch:
         self.width = width
         self.max_tokens = max_tokens
 
-    def plan(self, logits: np.ndarray, first_tokens: list[int]) -> list[PlannedToken]:
+    def plan(self, logits: np.ndarray, first_tokens: list[int]) -> tuple[list[PlannedToken], float]:
         """The tokens of the best value, from the current state (``first_tokens``: the
-        candidates for its first token, best first, already admitted by both constraints)."""
+        candidates for its first token, best first, already admitted by both constraints),
+        and its share of the likelihood of all the values tried (its confidence)."""
         cursor = self.guard.cursor
         if cursor is None or not first_tokens:
-            return []
+            return [], 0.0
         probabilities = _softmax(logits)
         start = self.engine.position()
         branches = []
@@ -75,8 +80,22 @@ class SpanSearch:
             self.engine.rewind(start)
         closed = [b for b in branches if b.closed]
         if not closed:
-            return []
-        return list(max(closed, key=lambda b: b.score).tokens)
+            return [], 0.0
+        best = max(closed, key=lambda b: b.score)
+        # Two first tokens may spell the same value ("11" + "/01" and "11/" + "01"): the
+        # value's share is that of every branch that wrote it.
+        weights = {}
+        for branch in closed:
+            text = self._text(branch)
+            weights[text] = weights.get(text, 0.0) + math.exp(branch.score - best.score)
+        share = weights[self._text(best)] / sum(weights.values())
+        return list(best.tokens), share
+
+    def _text(self, branch: _Branch) -> bytes:
+        """The value a branch wrote (what its last token adds after the closing quote is
+        the grammar's, not the value's)."""
+        *body, last = [self.engine.piece(t.token) for t in branch.tokens]
+        return b"".join(body) + (last[: last.find(b'"')] if branch.closed else last)
 
     def _branch(self, cursor: CopyCursor, first: PlannedToken) -> _Branch | None:
         path = self.guard.values.path()
