@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 from thinkjson_edge.convert.native_log import captured_stderr
 
+from thinkjson_edge.engine.llama import plain_weight_buffers
 from thinkjson_edge.environment import bound_openmp_spinning
 from thinkjson_edge.errors import ConversionError, VerificationError
 from thinkjson_edge.models.gguf import read_header
@@ -257,12 +258,13 @@ def verify_gguf(
 def load_llama(path: Path, *, vocab_only: bool = False, n_ctx: int = 512) -> Any:
     """The GGUF in llama.cpp on CPU, or ConversionError saying why it cannot be loaded."""
     bound_openmp_spinning()
+    import llama_cpp
     from llama_cpp import Llama
 
     read_header(path)  # a clear message for truncated files, before llama.cpp's terse one
     threads = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     try:
-        with captured_stderr() as log:
+        with captured_stderr() as log, plain_weight_buffers(llama_cpp):
             return Llama(
                 model_path=str(path),
                 vocab_only=vocab_only,

@@ -92,7 +92,7 @@ _REASONING_OPTIONS = (
         default=None,
         metavar="T",
         help="Mark values written with a confidence under T for review (0: never) "
-        "[default: 0.1].",
+        "[default: 0.5].",
     ),
 )
 _EXTRACTION_PARAMETERS = (

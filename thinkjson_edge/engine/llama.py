@@ -93,7 +93,7 @@ class Engine:
         started = time.perf_counter()
         threads = n_threads or _available_cores()
         try:
-            with _plain_weight_buffers(llama_cpp):
+            with plain_weight_buffers(llama_cpp):
                 self._llm: Llama = llama_cpp.Llama(
                     model_path=str(self.model_path),
                     n_ctx=n_ctx,
@@ -695,7 +695,7 @@ def _closing_bias(pieces: list[bytes]) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _plain_weight_buffers(llama_cpp: Any) -> Iterator[None]:
+def plain_weight_buffers(llama_cpp: Any) -> Iterator[None]:
     """Load weights without llama.cpp's extra CPU buffer types (AMX, repacked layouts).
 
     On Xeons with AMX, this llama.cpp build crashed (SIGSEGV) in the first batched

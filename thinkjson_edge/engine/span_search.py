@@ -20,15 +20,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from thinkjson_edge.copying.cursor import QUOTE, CopyCursor
 from thinkjson_edge.engine.copy_guard import CopyGuard
 
-if TYPE_CHECKING:
-    from thinkjson_edge.engine.llama import Engine
+
+class BranchingModel(Protocol):
+    """What the search needs of the engine: decode a token, read logits, go back."""
+
+    def position(self) -> int: ...
+    def rewind(self, position: int) -> None: ...
+    def feed(self, token: int) -> None: ...
+    def logits(self) -> np.ndarray: ...
+    def piece(self, token: int) -> bytes: ...
+    def is_end(self, token: int) -> bool: ...
+
 
 _BRANCH_CANDIDATES = 64  # ranked tokens tried at each step of a branch before it is dropped
 
@@ -54,7 +63,9 @@ class _Branch:
 class SpanSearch:
     """Looks ahead over a few first tokens of a copied value; see the module docstring."""
 
-    def __init__(self, engine: Engine, guard: CopyGuard, *, width: int, max_tokens: int) -> None:
+    def __init__(
+        self, engine: BranchingModel, guard: CopyGuard, *, width: int, max_tokens: int
+    ) -> None:
         self.engine = engine
         self.guard = guard
         self.width = width

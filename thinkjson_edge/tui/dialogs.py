@@ -204,7 +204,7 @@ def _legend() -> Table:
     meanings = {
         "valid": "valid, and found in the document",
         "low confidence": (
-            "the model was unsure of it (confidence under --review-below, default 0.1; "
+            "the model was unsure of it (confidence under --review-below, default 0.5; "
             "c goes there): check it"
         ),
         "not grounded": "valid, but the text was not found in the document: check it",
