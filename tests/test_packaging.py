@@ -70,3 +70,18 @@ def test_console_script_is_installed() -> None:
     done = subprocess.run([str(script), "--version"], capture_output=True, text=True)
     assert done.returncode == 0
     assert done.stdout.startswith("thinkjson-edge, version ")
+
+
+def test_every_subpackage_is_listed_for_installation() -> None:
+    """A non-editable install takes only the packages pyproject.toml lists."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(root).parts)
+        for init in (root / "thinkjson_edge").rglob("__init__.py")
+    }
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
