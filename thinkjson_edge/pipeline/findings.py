@@ -12,6 +12,7 @@ generated values.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -98,11 +99,16 @@ def review_findings(values: Iterable[ValueTrace], below: float) -> list[Finding]
     """A ``review`` finding for each value whose confidence is under ``below``."""
     return [
         Finding(
-            REVIEW, pointer(trace.path), f"confidence {trace.confidence:.2f} is below {below:g}"
+            REVIEW, pointer(trace.path), f"confidence {_shown(trace.confidence)} is below {below:g}"
         )
         for trace in values
         if trace.confidence < below
     ]
+
+
+def _shown(confidence: float) -> str:
+    """Two decimals, rounded down, so a value under the threshold never reads as equal."""
+    return f"{math.floor(round(confidence * 100, 6)) / 100:.2f}"  # 0.29 * 100 is 28.999...
 
 
 def grounding_findings(grounded: list[GroundedValue]) -> list[Finding]:
