@@ -8,8 +8,9 @@ constraints admit, continues each greedily under the copy constraint until the v
 closes, and keeps the value the model finds most likely as a whole: the sum of the
 log-probabilities of its tokens, closing quote included, before any constraint (so a
 value the constraint had to pull away from what the model wanted scores low). The kept
-value's share of the likelihood of all the values tried is its confidence: near 1 when
-the model clearly prefers it, near 1/width when the alternatives were as likely.
+value's share of the likelihood of all the values tried (near 1 when the model clearly
+prefers it, near 1/width when the alternatives were as likely) goes into its confidence
+(see ``ValueTrace``).
 
 Branches are decoded in the real context and rolled back (the KV cache is truncated to
 where the value began), and the kept value's tokens are then written through the normal

@@ -73,6 +73,8 @@ def cache_key(
         "self_correct": settings.self_correct,
         "max_think_tokens": settings.max_think_tokens,
         "copy": settings.copy,
+        "span_search": settings.options.span_search,
+        "review_below": settings.options.review_below,
         "version": __version__,
     }
     return sha256_text(json.dumps(inputs, sort_keys=True))

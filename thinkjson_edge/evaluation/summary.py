@@ -198,6 +198,8 @@ def build_report(outcome: RunOutcome, report_dir: Path) -> dict[str, Any]:
             "max_think_tokens": settings.max_think_tokens,
             "self_correct": settings.self_correct,
             "copy": settings.copy,
+            "span_search": settings.options.span_search,
+            "review_below": settings.options.review_below,
             "limit": settings.limit,
             "date": outcome.started,
             "version": __version__,
