@@ -398,10 +398,14 @@ def running_files(out_dir: Path) -> list[str]:
 def test_ctrl_c_once_finishes_the_current_file_twice_abandons_it(tmp_path: Path) -> None:
     in_dir, out = tmp_path / "in", tmp_path / "out"
     in_dir.mkdir()
-    # A real receipt first (long enough to be signalled while it is extracted), then short ones.
+    # A real receipt first (long enough to be signalled while it is extracted), then short
+    # ones; the first of those has many item lines, so that its prompt alone takes seconds
+    # and the second Ctrl-C always finds it under way.
     shutil.copy(SROIE / "006.txt", in_dir / "006.txt")
     for index in range(1, 4):
         (in_dir / f"r{index}.txt").write_text(receipt(index), encoding="utf-8")
+    items = "".join(f"ITEM {n} SPARE PART NO {1000 + n} 1 x 2.50\n" for n in range(150))
+    (in_dir / "r1.txt").write_text(receipt(1) + items, encoding="utf-8")
     inputs = sorted(path.name for path in in_dir.iterdir())
 
     # Once, while the first file is being extracted: it is finished, the rest is left.
