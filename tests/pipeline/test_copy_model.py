@@ -182,3 +182,15 @@ def test_span_search_follows_the_grammar(extractor: Extractor) -> None:
     result = extractor.extract(NOTE, schema, think=False, self_correct=False, span_search=4)
     assert result.valid
     assert result.value["lot"].startswith("LT-")
+
+
+def test_a_pattern_no_span_matches_leaves_the_value_generated(extractor: Extractor) -> None:
+    """Where the grammar and the copy admit no common token, the value is generated (and
+    reported as not copied) rather than the decoding failing."""
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["properties"]["lot"]["pattern"] = "^ZQ[0-9]{3}$"
+    result = extractor.extract(NOTE, schema, think=False, self_correct=False)
+    assert result.valid
+    by_path = {trace.path: trace for trace in result.chosen.values}
+    assert not by_path[("lot",)].copied
+    assert by_path[("supplier",)].copied

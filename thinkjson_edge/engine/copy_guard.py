@@ -57,7 +57,6 @@ class CopyGuard:
         self.cursor: CopyCursor | None = None  # set while inside a copied string value
         self.used: Counter[tuple[Path, int, int]] = Counter()
         self.spans: dict[int, CharSpan] = {}  # leaf number -> where its value was copied from
-        self.released: set[int] = set()  # leaves whose copy was given up at a dead end
         self._policy_cache: dict[Path, bool] = {}
 
     # -- one token ---------------------------------------------------------------
@@ -77,9 +76,7 @@ class CopyGuard:
 
     def release(self) -> None:
         """Give up copying the current value (no token could continue it)."""
-        if self.cursor is not None:
-            self.released.add(len(self.values.leaves))
-            self.cursor = None
+        self.cursor = None  # the value gets no span, so it is reported as generated
 
     def _content_cursor(self, cursor: CopyCursor, piece: bytes) -> CopyCursor | None:
         for byte in piece:
