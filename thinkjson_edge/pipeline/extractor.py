@@ -45,16 +45,17 @@ from thinkjson_edge.pipeline.documents import Document, read_document
 from thinkjson_edge.pipeline.findings import (
     INCOMPLETE,
     Finding,
+    copied_spans,
     ground_values,
     grounding_findings,
     review_findings,
     schema_findings,
     shift_grounding,
 )
-from thinkjson_edge.pipeline.grounding import NormalisedText, Span
+from thinkjson_edge.pipeline.grounding import NormalisedText
 from thinkjson_edge.pipeline.prompts import correction_messages, extraction_messages
 from thinkjson_edge.pipeline.result import Attempt, ChunkResult, ExtractionResult
-from thinkjson_edge.schema import Schema, load_schema, pointer
+from thinkjson_edge.schema import Schema, load_schema
 
 # Sees the output as it is written: the attempt's number, a piece of text, whether it is
 # reasoning (the think tags included) rather than JSON.
@@ -377,13 +378,12 @@ class Extractor:
             on_piece=_piece_decoder(number, on_text) if on_text else None,
             copy=copy,
         )
-        copied = {
-            pointer(trace.path): Span(trace.start, trace.end, "copied")
-            for trace in generation.values
-            if trace.copied and trace.start is not None and trace.end is not None
-        }
         value, findings, grounded = assess_output(
-            generation.json_text, generation.stop_reason, schema, located, copied
+            generation.json_text,
+            generation.stop_reason,
+            schema,
+            located,
+            copied_spans(generation.values),
         )
         if value is not None and options.review_below > 0:
             findings += review_findings(generation.values, options.review_below)

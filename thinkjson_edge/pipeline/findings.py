@@ -95,6 +95,15 @@ def shift_grounding(grounded: list[GroundedValue], offset: int) -> list[Grounded
     ]
 
 
+def copied_spans(values: Iterable[ValueTrace]) -> dict[str, Span]:
+    """Where the decoder copied each copied value from, by JSON Pointer (for ``ground_values``)."""
+    return {
+        pointer(trace.path): Span(trace.start, trace.end, "copied")
+        for trace in values
+        if trace.copied and trace.start is not None and trace.end is not None
+    }
+
+
 def review_findings(values: Iterable[ValueTrace], below: float) -> list[Finding]:
     """A ``review`` finding for each value whose confidence is under ``below``."""
     return [

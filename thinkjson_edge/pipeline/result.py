@@ -16,7 +16,7 @@ from thinkjson_edge.pipeline.findings import (
     Finding,
     GroundedValue,
 )
-from thinkjson_edge.schema import pointer
+from thinkjson_edge.schema import pointer, pointer_parts
 
 
 @dataclass(frozen=True)
@@ -180,3 +180,16 @@ def value_dict(trace: ValueTrace) -> dict[str, Any]:
         "copied": trace.copied,
         **({"start": trace.start, "end": trace.end} if trace.copied else {}),
     }
+
+
+def value_from_dict(entry: dict[str, Any]) -> ValueTrace:
+    """A report's value (``value_dict``) as a trace again; its path parts are strings."""
+    copied = bool(entry.get("copied"))
+    return ValueTrace(
+        path=tuple(pointer_parts(entry["path"])),
+        kind=str(entry.get("kind", "")),
+        confidence=float(entry["confidence"]),
+        copied=copied,
+        start=entry.get("start") if copied else None,
+        end=entry.get("end") if copied else None,
+    )

@@ -9,8 +9,7 @@ An edited value is read as JSON when that fits the schema better than the text a
 else as text: ``12.5`` becomes a number for a number field, and stays the text "12.5" for
 a string field. Quoting it (``"12.5"``) always gives text.
 
-Each value the model wrote carries its confidence (``ValueTrace``: the smallest probability
-the model gave to one of the tokens that wrote it, before constraints) and, when copied
+Each value the model wrote carries its confidence (see ``ValueTrace``) and, when copied
 from the document, its exact span. A value the reviewer edited has no model confidence any
 more; one under ``review_below`` is marked for a look, and ``next_to_check`` walks the
 values from the least confident up.
@@ -44,9 +43,11 @@ from thinkjson_edge.pipeline.findings import (
     REVIEW,
     SCHEMA,
     Finding,
+    copied_spans,
     review_findings,
 )
 from thinkjson_edge.pipeline.grounding import NormalisedText, Span
+from thinkjson_edge.pipeline.result import value_from_dict
 from thinkjson_edge.schema import Schema, pointer, pointer_parts
 
 # A field's status, worst first; the tree shows one glyph per status.
@@ -130,7 +131,7 @@ class Review:
         ]
         kept = next((a for a in report.get("attempts", []) if a["number"] == chosen), {})
         reasoning = (kept.get("generation") or {}).get("reasoning") or ""
-        traces = [_trace(v) for v in kept.get("values") or [] if _is_value_entry(v)]
+        traces = [value_from_dict(v) for v in kept.get("values") or [] if _is_value_entry(v)]
         return cls(
             document=document,
             schema=schema,
@@ -153,12 +154,9 @@ class Review:
         """
         text = json.dumps(self.value, ensure_ascii=False)
         live = self._live_traces()
-        copied = {
-            pointer(t.path): Span(t.start, t.end, "copied")
-            for t in live
-            if t.copied and t.start is not None and t.end is not None
-        }
-        _, findings, grounding = assess_output(text, "complete", self.schema, self._located, copied)
+        _, findings, grounding = assess_output(
+            text, "complete", self.schema, self._located, copied_spans(live)
+        )
         if self.review_below > 0:
             findings += review_findings(live, self.review_below)
         self.findings = findings
@@ -424,19 +422,6 @@ def _same(a: Any, b: Any) -> bool:
 
 def _is_value_entry(entry: Any) -> bool:
     return isinstance(entry, dict) and isinstance(entry.get("path"), str) and "confidence" in entry
-
-
-def _trace(entry: dict[str, Any]) -> ValueTrace:
-    """A report's ``values`` entry as the trace it was made from (pointer parts as keys)."""
-    copied = bool(entry.get("copied"))
-    return ValueTrace(
-        path=tuple(pointer_parts(entry["path"])),
-        kind=str(entry.get("kind", "")),
-        confidence=float(entry["confidence"]),
-        copied=copied,
-        start=entry.get("start") if copied else None,
-        end=entry.get("end") if copied else None,
-    )
 
 
 def _describe(finding: dict[str, Any]) -> str:
