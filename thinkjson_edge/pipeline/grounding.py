@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from thinkjson_edge.copying.automaton import collapse_whitespace
+
 
 @dataclass(frozen=True)
 class Span:
@@ -21,24 +23,18 @@ class Span:
 
 
 class NormalisedText:
-    """A document's normalised form, with a map back to original offsets."""
+    """A document's normalised form, with a map back to original offsets: the copy
+    constraint's collapsed text (``collapse_whitespace``), lower-cased."""
 
     def __init__(self, text: str) -> None:
         self.text = text
+        collapsed, collapsed_origin = collapse_whitespace(text)
         chars: list[str] = []
         origin: list[int] = []
-        in_space = False
-        for index, char in enumerate(text):
-            if char.isspace():
-                if not in_space and chars:
-                    chars.append(" ")
-                    origin.append(index)
-                in_space = True
-                continue
-            in_space = False
+        for char, source in zip(collapsed, collapsed_origin, strict=True):
             for lowered in char.lower():  # lower() may yield more than one char
                 chars.append(lowered)
-                origin.append(index)
+                origin.append(source)
         self.normalised = "".join(chars)
         self._origin = origin
 
