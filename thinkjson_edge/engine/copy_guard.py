@@ -66,7 +66,7 @@ class CopyGuard:
         if b'"' not in piece:
             if self.cursor is None:
                 return True  # no string value can open or close inside this piece
-            return self._content_cursor(self.cursor, piece) is not None
+            return self.continue_value(self.cursor, piece, ())[0] is not None
         return self._run(self.values.clone(), self.cursor, piece, commit=False)
 
     def advance(self, piece: bytes) -> None:
@@ -78,13 +78,20 @@ class CopyGuard:
         """Give up copying the current value (no token could continue it)."""
         self.cursor = None  # the value gets no span, so it is reported as generated
 
-    def _content_cursor(self, cursor: CopyCursor, piece: bytes) -> CopyCursor | None:
+    def continue_value(
+        self, cursor: CopyCursor, piece: bytes, path: Path
+    ) -> tuple[CopyCursor | None, bool]:
+        """The cursor after ``piece`` is written inside the copied value at ``path`` (None:
+        it leaves the document), and whether the piece closes the value. Bytes after the
+        closing quote are the grammar's, not the value's."""
         for byte in piece:
+            if byte == QUOTE and not cursor.escape:
+                return (cursor, True) if self.may_close(path, cursor) else (None, False)
             next_cursor = cursor.feed(self.automaton, byte)
             if next_cursor is None:
-                return None
+                return None, False
             cursor = next_cursor
-        return cursor
+        return cursor, False
 
     def _run(
         self, values: JsonValues, cursor: CopyCursor | None, piece: bytes, *, commit: bool

@@ -25,7 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from thinkjson_edge.copying.cursor import QUOTE, CopyCursor
+from thinkjson_edge.copying.cursor import CopyCursor
 from thinkjson_edge.engine.copy_guard import CopyGuard
 
 
@@ -131,18 +131,12 @@ class SpanSearch:
     def _read(
         self, cursor: CopyCursor, token: int, path: tuple[str | int, ...]
     ) -> tuple[CopyCursor | None, bool]:
-        """The cursor after a token's bytes, and whether the token closes the value."""
-        automaton = self.guard.automaton
-        for byte in self.engine.piece(token):
-            if byte == QUOTE and not cursor.escape:
-                return (cursor, True) if self.guard.may_close(path, cursor) else (None, False)
-            next_cursor = cursor.feed(automaton, byte)
-            if next_cursor is None:
-                return None, False
-            cursor = next_cursor
-        if not self.engine.piece(token) or self.engine.is_end(token):
+        """The cursor after a token's bytes, and whether the token closes the value (a token
+        that writes nothing, such as end-of-text, cannot continue one)."""
+        piece = self.engine.piece(token)
+        if not piece or self.engine.is_end(token):
             return None, False
-        return cursor, False
+        return self.guard.continue_value(cursor, piece, path)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
