@@ -48,7 +48,6 @@ class SuffixAutomaton:
     """Every substring of ``data`` (bytes), with first end positions and occurrence counts."""
 
     def __init__(self, data: bytes) -> None:
-        self.data = data
         self.transitions: list[dict[int, int]] = [{}]
         self.link: list[int] = [-1]
         self.length: list[int] = [0]

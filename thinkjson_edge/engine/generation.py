@@ -53,8 +53,6 @@ class ValueTrace:
     copied: bool
     start: int | None = None
     end: int | None = None
-    # The model's probability of each token that wrote the value, in order.
-    token_probabilities: tuple[float, ...] = field(default=(), repr=False)
 
     def shifted(self, offset: int) -> ValueTrace:
         """The same value with offsets in a text that holds this one at ``offset``."""

@@ -631,7 +631,6 @@ class _Decoding:
                     copied=span is not None,
                     start=span.start if span else None,
                     end=span.end if span else None,
-                    token_probabilities=tuple(round(p, 6) for p in probabilities),
                 )
             )
         return tuple(traces)
