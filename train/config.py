@@ -20,14 +20,15 @@ from thinkjson_edge.train.rewards import COMPONENTS
 
 from thinkjson_edge.errors import ConfigError
 
-PACKAGED = ("cpu-smoke", "gpu-qwen2.5-1.5b")
+PACKAGED = ("cpu-smoke", "gpu-qwen2.5-1.5b", "tune")
 STAGES = ("grpo", "sft", "score1", "score2")
 
 
 
 @dataclass
 class DataSettings:
-    """Where examples come from. ``source``: ``synthetic`` or a CSV/JSONL/Parquet path."""
+    """Where examples come from. ``source``: ``synthetic``, a labelled folder (a gold
+    folder or a reviewed batch folder) or a CSV/JSONL/Parquet path."""
 
     source: str = "synthetic"
     train_examples: int = 256
@@ -73,6 +74,11 @@ class SftSettings:
     gradient_accumulation_steps: int = 1
     max_length: int = 2048  # longer examples are dropped (and counted), never cut
     init_from: str | None = "grpo"  # a stage name, an adapter/model folder, or null: the base
+    # Wall-clock bound (0: none). With it, the rate decays to zero as the time or the
+    # steps run out, whichever is first, and the run stops saved (train/budget.py).
+    time_budget_minutes: float = 0.0
+    warmup_steps: int = 0
+    save_steps: int = 0  # checkpoints to resume from; 0: none
 
 
 @dataclass

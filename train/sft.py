@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from thinkjson_edge.train.base_model import load_policy
+from thinkjson_edge.train.budget import TimeBudget, budget_callback, last_complete_checkpoint
 from thinkjson_edge.train.config import TrainConfig
 from thinkjson_edge.train.data import Example
 from thinkjson_edge.train.logs import MetricsLog, trainer_callback
@@ -50,8 +51,13 @@ def _fits(row: dict[str, str], tokenizer: Any, max_length: int) -> bool:
     return len(tokenizer(text).input_ids) <= max_length
 
 
-def run_sft(config: TrainConfig, say: Callable[[str], None] = print) -> StageResult:
-    """Train with SFT as the config says; returns where the results are."""
+def run_sft(
+    config: TrainConfig, say: Callable[[str], None] = print, *, resume: bool = False
+) -> StageResult:
+    """Train with SFT as the config says; returns where the results are.
+
+    ``resume``: go on from the stage's last complete checkpoint, if there is one.
+    """
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -64,8 +70,21 @@ def run_sft(config: TrainConfig, say: Callable[[str], None] = print) -> StageRes
         raise ValueError(f"no example fits sft.max_length ({settings.max_length} tokens); raise it")
     dropped = fitted.dropped + len(rows) - len(kept)
     say(f"sft: {len(kept)} examples ({dropped} too long), {settings.max_steps} steps")
+    checkpoints = config.stage_dir(STAGE) / "checkpoints"
+    start = last_complete_checkpoint(checkpoints) if resume else None
+    budget = TimeBudget(settings.time_budget_minutes * 60, start[1] if start else 0.0)
+    if start:
+        say(f"sft: resuming from {start[0].name} ({start[1] / 60:.1f} min already spent)")
+    log = MetricsLog(config.stage_dir(STAGE), tensorboard=config.tensorboard)
+    callbacks = [trainer_callback(log)]
+    budgeted = settings.time_budget_minutes > 0
+    if budgeted:
+        rate = budget_callback(budget, settings.learning_rate, settings.warmup_steps, say)
+        callbacks.insert(0, rate)  # first: it corrects the logged rate before it is written
     args = SFTConfig(
-        **trainer_arguments(config, STAGE),
+        **trainer_arguments(config, STAGE, save_steps=settings.save_steps),
+        save_total_limit=2 if settings.save_steps else None,
+        lr_scheduler_type="constant" if budgeted else "linear",
         max_steps=settings.max_steps,
         learning_rate=settings.learning_rate,
         per_device_train_batch_size=settings.batch_size,
@@ -74,19 +93,17 @@ def run_sft(config: TrainConfig, say: Callable[[str], None] = print) -> StageRes
         completion_only_loss=True,
         packing=False,
     )
-    log = MetricsLog(config.stage_dir(STAGE), tensorboard=config.tensorboard)
     trainer = SFTTrainer(
         model=policy.model,
         args=args,
         train_dataset=Dataset.from_list(kept),
         processing_class=policy.tokenizer,
-        callbacks=[trainer_callback(log)],
+        callbacks=callbacks,
     )
-    return run_trainer(
-        trainer,
-        policy,
-        config,
-        STAGE,
-        log,
-        {"examples": len(kept), "dropped_too_long": dropped},
-    )
+    extra = {
+        "examples": len(kept),
+        "dropped_too_long": dropped,
+        "resumed_from": str(start[0]) if start else None,
+    }
+    resume_from = start[0] if start else None
+    return run_trainer(trainer, policy, config, STAGE, log, extra, resume_from=resume_from)

@@ -1,13 +1,16 @@
-"""The examples a config trains and evaluates on: synthetic, or read from a local file.
+"""The examples a config trains and evaluates on: synthetic, a labelled folder, or a file.
 
-A file source gives its first ``train_examples`` rows for training and the next
-``heldout_examples`` for evaluation; a synthetic source draws held-out examples
-from a seed no training run uses. Examples whose first prompt is longer than
+A labelled folder (``train/folders.py``) gives ``heldout_examples`` drawn with the data
+seed for evaluation and up to ``train_examples`` of the rest for training. A file source
+gives its first ``train_examples`` rows for training and the next ``heldout_examples``
+for evaluation; a synthetic source draws held-out examples from a seed no training run
+uses. Examples whose first prompt is longer than
 ``data.max_prompt_tokens`` are dropped (and counted), never cut.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 from thinkjson_edge.train.config import TrainConfig
 from thinkjson_edge.train.data import Example, GeneratorOptions, Split, train_and_heldout
 from thinkjson_edge.train.datasets_io import read_examples
+from thinkjson_edge.train.folders import is_labelled_folder, read_labelled_folder
 from thinkjson_edge.train.prompting import first_prompt
 
 
@@ -37,8 +41,28 @@ def load_split(config: TrainConfig) -> Split:
         return train_and_heldout(
             data.train_examples, data.heldout_examples, generator_options(config)
         )
+    if is_labelled_folder(Path(data.source)):
+        return folder_split(
+            read_labelled_folder(Path(data.source)).examples,
+            data.train_examples,
+            data.heldout_examples,
+            data.seed,
+        )
     rows = read_examples(Path(data.source), limit=data.train_examples + data.heldout_examples)
     return Split(rows[: data.train_examples], rows[data.train_examples :])
+
+
+def folder_split(examples: list[Example], train: int, heldout: int, seed: int) -> Split:
+    """Held-out examples drawn by ``seed`` (a folder is often sorted by date or source),
+    the next ``train`` for training; each list keeps the folder's order."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    held = set(order[:heldout])
+    trained = set(order[heldout : heldout + train])
+    return Split(
+        [example for index, example in enumerate(examples) if index in trained],
+        [example for index, example in enumerate(examples) if index in held],
+    )
 
 
 @dataclass

@@ -103,10 +103,12 @@ def run_trainer(
     stage: str,
     log: MetricsLog,
     extra: dict[str, Any],
+    *,
+    resume_from: Path | None = None,
 ) -> StageResult:
     """Train with a TRL trainer (SFT, GRPO), then finish the stage with what it moved."""
     before = trainable_snapshot(policy.model)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     policy.model = trainer.model
     return finish_stage(
         policy,

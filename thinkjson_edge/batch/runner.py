@@ -52,6 +52,7 @@ from thinkjson_edge.batch.layout import (
     report_path,
     result_path,
 )
+from thinkjson_edge.batch.manifest import manifest_text
 from thinkjson_edge.errors import InputError, OutputWriteError, ThinkJsonError
 from thinkjson_edge.files import is_temporary, sha256_file, write_atomically
 from thinkjson_edge.pipeline.documents import read_document
@@ -246,12 +247,7 @@ class Batch:
 
     def _write_manifest(self) -> None:
         """Rewritten at every open, so it names the schema the latest run used."""
-        manifest = {
-            "input_dir": str(self.in_dir.resolve()),
-            "schema_source": self.schema.source,
-            "schema": self.schema.schema,
-        }
-        text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+        text = manifest_text(self.in_dir, self.schema.source, self.schema.schema)
         write_atomically(self.out_dir / MANIFEST_NAME, text)
 
     @property

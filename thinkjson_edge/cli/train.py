@@ -41,7 +41,7 @@ def _config_options(function: F) -> F:
         "-c",
         "config_spec",
         required=True,
-        help="YAML config file, or a packaged one: cpu-smoke, gpu-qwen2.5-1.5b.",
+        help="YAML config file, or a packaged one: cpu-smoke, gpu-qwen2.5-1.5b, tune.",
     )(function)
 
 
@@ -49,10 +49,9 @@ def _say(message: str) -> None:
     click.echo(f"thinkjson-edge: {message}", err=True)
 
 
-def _load(config_spec: str, overrides: tuple[str, ...]) -> Any:
+def parse_overrides(overrides: tuple[str, ...]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as settings; each value is read as YAML (numbers, lists)."""
     import yaml
-
-    from thinkjson_edge.train.config import load_config
 
     parsed: dict[str, Any] = {}
     for item in overrides:
@@ -60,7 +59,13 @@ def _load(config_spec: str, overrides: tuple[str, ...]) -> Any:
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: write KEY=VALUE, e.g. grpo.max_steps=20")
         parsed[key.strip()] = yaml.safe_load(value)
-    return load_config(config_spec, parsed)
+    return parsed
+
+
+def _load(config_spec: str, overrides: tuple[str, ...]) -> Any:
+    from thinkjson_edge.train.config import load_config
+
+    return load_config(config_spec, parse_overrides(overrides))
 
 
 def _report(result: Any) -> None:
@@ -93,6 +98,13 @@ def _report(result: Any) -> None:
 )
 @click.option("--seed", type=int, help="Seed (default: data.seed).")
 @click.option(
+    "--from",
+    "from_folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A labelled folder (a gold folder like eval reads, or a reviewed batch folder) "
+    "instead of the config's data.source.",
+)
+@click.option(
     "--teacher",
     help="A GGUF path or name ('default') run through llama.cpp, or an OpenAI-compatible "
     "endpoint URL (http://host:port/v1), to write documents and/or reasoning.",
@@ -119,6 +131,7 @@ def data(
     heldout_out: Path | None,
     count: int | None,
     seed: int | None,
+    from_folder: Path | None,
     teacher: str | None,
     teacher_model: str | None,
     teacher_for: str,
@@ -131,6 +144,7 @@ def data(
 
         extra = [f"data.train_examples={count}"] if count else []
         extra += [f"data.seed={seed}"] if seed is not None else []
+        extra += [f"data.source={json.dumps(str(from_folder))}"] if from_folder else []
         config = _load(config_spec, (*overrides, *extra))
         split = load_split(config)
         examples = split.train
@@ -168,12 +182,15 @@ def grpo(config_spec: str, overrides: tuple[str, ...]) -> None:
 
 @train.command()
 @_config_options
-def sft(config_spec: str, overrides: tuple[str, ...]) -> None:
+@click.option(
+    "--resume", is_flag=True, help="Go on from the last complete checkpoint (sft.save_steps)."
+)
+def sft(config_spec: str, overrides: tuple[str, ...], resume: bool) -> None:
     """SFT on reasoning traces (<think> then the JSON; TRL SFTTrainer)."""
     with guarded():
         from thinkjson_edge.train.sft import run_sft
 
-        _report(run_sft(_load(config_spec, overrides), say=_say))
+        _report(run_sft(_load(config_spec, overrides), say=_say, resume=resume))
 
 
 @train.command()

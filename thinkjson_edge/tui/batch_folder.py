@@ -7,24 +7,20 @@ that is starting fail), so a batch can run while the folder is viewed.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from thinkjson_edge.batch.jobs import Job, JobStatus, JobStore, read_jobs
 from thinkjson_edge.batch.layout import (
     DATABASE_NAME,
     LOCK_NAME,
-    MANIFEST_NAME,
     report_path,
     result_path,
 )
+from thinkjson_edge.batch.manifest import MAKER, read_manifest
 from thinkjson_edge.errors import InputError
 from thinkjson_edge.schema import Schema, check_schema
-
-_MAKER = "`thinkjson-edge batch IN_DIR --schema S.json --out OUT_DIR` makes one"
 
 
 class BatchFolder:
@@ -39,13 +35,13 @@ class BatchFolder:
     def open(cls, out_dir: Path) -> BatchFolder:
         """Check that ``out_dir`` is a batch output folder; InputError says what is missing."""
         if not out_dir.is_dir():
-            raise InputError(f"{out_dir}: no such folder; {_MAKER}")
+            raise InputError(f"{out_dir}: no such folder; {MAKER}")
         if not (out_dir / DATABASE_NAME).is_file():
             raise InputError(
                 f"{out_dir}: not a batch output folder: it has no job database "
-                f"({DATABASE_NAME}); {_MAKER}"
+                f"({DATABASE_NAME}); {MAKER}"
             )
-        manifest = _read_manifest(out_dir / MANIFEST_NAME)
+        manifest = read_manifest(out_dir)
         schema = check_schema(manifest["schema"], manifest["schema_source"])
         return cls(out_dir, Path(manifest["input_dir"]), schema)
 
@@ -92,41 +88,6 @@ def tally(jobs: list[Job]) -> dict[JobStatus, int]:
     """How many of ``jobs`` are in each status (the screen counts the rows it already read)."""
     found = Counter(job.status for job in jobs)
     return {status: found[status] for status in JobStatus}
-
-
-def _read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest's fields, checked; InputError says why it cannot be used."""
-    folder = path.parent
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(
-            f"{folder}: not a batch output folder: it has no manifest ({MANIFEST_NAME}); "
-            f"{_MAKER} (rerunning the batch on this folder writes it)"
-        ) from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"{path}: the batch manifest is garbled ({exc}); rerunning "
-            "`thinkjson-edge batch` on this folder writes it again"
-        ) from exc
-    problem = _manifest_problem(manifest)
-    if problem:
-        raise InputError(
-            f"{path}: the batch manifest is garbled ({problem}); rerunning "
-            "`thinkjson-edge batch` on this folder writes it again"
-        )
-    return manifest
-
-
-def _manifest_problem(manifest: Any) -> str | None:
-    """What is wrong with a parsed manifest, or None."""
-    if not isinstance(manifest, dict):
-        return "not a JSON object"
-    expected = {"input_dir": str, "schema_source": str, "schema": dict}
-    for key, kind in expected.items():
-        if not isinstance(manifest.get(key), kind):
-            return f"{key!r} is missing or not a {kind.__name__}"
-    return None
 
 
 def _alive(pid: int) -> bool:

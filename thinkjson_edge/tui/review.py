@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from thinkjson_edge.batch.layout import review_record_path
 from thinkjson_edge.engine.generation import ValueTrace
 from thinkjson_edge.errors import OutputWriteError, ReviewError
 from thinkjson_edge.files import write_atomically
@@ -55,7 +56,6 @@ SCHEMA_ERROR = "schema error"
 NOT_FOUND = "not grounded"
 LOW_CONFIDENCE = "low confidence"
 VALID = "valid"
-REVIEW_RECORD_SUFFIX = ".review.json"
 
 
 @dataclass(frozen=True)
@@ -327,8 +327,7 @@ class Review:
 
     @property
     def record_path(self) -> Path:
-        name = self.save_path.name.removesuffix(".json") + REVIEW_RECORD_SUFFIX
-        return self.save_path.with_name(name)
+        return review_record_path(self.save_path)
 
     def _append_record(self, reviewer: str) -> None:
         record = self._read_record()
