@@ -24,6 +24,7 @@ from thinkjson_edge.convert.verify import GGUFModel, HFReference, VerificationRe
 
 from thinkjson_edge.errors import ConversionError, VerificationError
 from thinkjson_edge.files import publish
+from thinkjson_edge.models.adapter import cached_header, is_adapter
 from thinkjson_edge.models.gguf import read_header
 
 Say = Callable[[str], None]
@@ -63,6 +64,8 @@ def convert_model(
     if quant not in QUANT_TYPES:
         raise ConversionError(f"unknown quantization {quant!r}; choose one of {list(QUANT_TYPES)}")
     base, out = Path(base), Path(out)
+    if base.is_file() and (header := cached_header(base)) and is_adapter(header.metadata):
+        raise ConversionError(f"{base} is a LoRA adapter; give the base model it applies to")
     outcome = ConvertOutcome(out=out, quant=quant)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:

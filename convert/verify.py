@@ -188,10 +188,10 @@ class HFReference:
 class GGUFModel:
     """A GGUF file in llama.cpp (CPU), used as the candidate or as the reference."""
 
-    def __init__(self, path: Path, n_ctx: int = 1024) -> None:
+    def __init__(self, path: Path, n_ctx: int = 1024, *, adapter: Path | None = None) -> None:
         self.path = Path(path)
-        self.label = str(path)
-        self.llama = load_llama(self.path, n_ctx=n_ctx)
+        self.label = str(path) + (f" with {adapter}" if adapter else "")
+        self.llama = load_llama(self.path, n_ctx=n_ctx, adapter=adapter)
         self.chat_template = self.llama.metadata.get("tokenizer.chat_template")
 
     def render(self, messages: Sequence[dict[str, str]]) -> str:
@@ -217,17 +217,21 @@ class GGUFModel:
 
 
 def verify_gguf(
-    candidate: Path, reference: Reference, *, quant: str | None = None
+    candidate: Path, reference: Reference, *, quant: str | None = None, adapter: Path | None = None
 ) -> VerificationReport:
-    """Compare ``candidate`` with ``reference`` on the fixed prompts; never raises on a fail."""
+    """Compare ``candidate`` with ``reference`` on the fixed prompts; never raises on a fail.
+
+    ``adapter``: a LoRA GGUF that llama.cpp applies to ``candidate`` (the base's quantization
+    sets the threshold).
+    """
     quant = quant or read_header(candidate).file_type
     report = VerificationReport(
-        candidate=str(candidate),
+        candidate=str(candidate) + (f" with {adapter}" if adapter else ""),
         reference=reference.label,
         quant=quant,
         threshold=THRESHOLDS.get(quant, DEFAULT_THRESHOLD),
     )
-    model = GGUFModel(candidate)
+    model = GGUFModel(candidate, adapter=adapter)
     try:
         report.template_matches = (model.chat_template or None) == (reference.chat_template or None)
         texts = [reference.render(turns) for turns in CHAT_PROMPTS] + list(TEXT_PROMPTS)
@@ -255,8 +259,13 @@ def verify_gguf(
     return report
 
 
-def load_llama(path: Path, *, vocab_only: bool = False, n_ctx: int = 512) -> Any:
-    """The GGUF in llama.cpp on CPU, or ConversionError saying why it cannot be loaded."""
+def load_llama(
+    path: Path, *, vocab_only: bool = False, n_ctx: int = 512, adapter: Path | None = None
+) -> Any:
+    """The GGUF in llama.cpp on CPU, or ConversionError saying why it cannot be loaded.
+
+    ``adapter``: a LoRA GGUF applied to the model (it needs the weights: not ``vocab_only``).
+    """
     bound_openmp_spinning()
     import llama_cpp
     from llama_cpp import Llama
@@ -267,6 +276,7 @@ def load_llama(path: Path, *, vocab_only: bool = False, n_ctx: int = 512) -> Any
         with captured_stderr() as log, plain_weight_buffers(llama_cpp):
             return Llama(
                 model_path=str(path),
+                lora_path=str(adapter) if adapter else None,
                 vocab_only=vocab_only,
                 n_ctx=n_ctx,
                 n_gpu_layers=0,
@@ -276,7 +286,8 @@ def load_llama(path: Path, *, vocab_only: bool = False, n_ctx: int = 512) -> Any
                 verbose=False,
             )
     except (ValueError, RuntimeError) as exc:
-        raise ConversionError(f"llama.cpp cannot load {path}: {exc}. {log.tail(3)}") from exc
+        loaded = f"{path}" + (f" with {adapter}" if adapter else "")
+        raise ConversionError(f"llama.cpp cannot load {loaded}: {exc}. {log.tail(3)}") from exc
 
 
 def llama_tokenize(path: Path, texts: Sequence[str]) -> list[list[int]]:

@@ -119,5 +119,5 @@ def _progress_line(budget: TimeBudget, state: Any, logs: dict[str, Any]) -> str:
     left = min(left_by_steps, budget.seconds - spent) if budget.seconds > 0 else left_by_steps
     return (
         f"step {step}/{total}, loss {float(logs['loss']):.3f}, "
-        f"{spent / 60:.1f} min spent, about {max(left, 0.0) / 60:.0f} min left"
+        f"{spent / 60:.1f} min spent, about {max(left, 0.0) / 60:.1f} min left"
     )

@@ -81,8 +81,10 @@ def run_sft(
     if budgeted:
         rate = budget_callback(budget, settings.learning_rate, settings.warmup_steps, say)
         callbacks.insert(0, rate)  # first: it corrects the logged rate before it is written
+    arguments = trainer_arguments(config, STAGE, save_steps=settings.save_steps)
+    arguments["disable_tqdm"] = budgeted  # the budget's own lines give the time left
     args = SFTConfig(
-        **trainer_arguments(config, STAGE, save_steps=settings.save_steps),
+        **arguments,
         save_total_limit=2 if settings.save_steps else None,
         lr_scheduler_type="constant" if budgeted else "linear",
         max_steps=settings.max_steps,

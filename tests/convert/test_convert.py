@@ -21,6 +21,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("peft")
 pytest.importorskip("gguf")
 
+from peft_adapters import make_adapter, tiny_qwen2
 from thinkjson_edge.convert.verify import (
     HFReference,
     llama_tokenize,
@@ -153,24 +154,6 @@ def round_trip(hf_default_model: Path, tmp_path_factory: pytest.TempPathFactory)
     reference = HFReference(merged.model, merged.tokenizer)
     report = json.loads((work / "report.json").read_text())
     return RoundTrip(adapter, train_config, merged, reference, ggufs, result.output, report)
-
-
-def make_adapter(model_dir: Path, out: Path, seed: int = 0) -> Path:
-    """A LoRA adapter whose B matrices are random, so merging really changes the weights."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=targets))
-    with torch.no_grad():
-        for name, parameter in peft_model.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(0.0, 0.02)
-    peft_model.save_pretrained(out)
-    return out
 
 
 def test_merging_the_adapter_changes_the_model(hf_default_model: Path, round_trip) -> None:
@@ -319,37 +302,6 @@ def test_damaged_gguf_gives_a_clear_error_and_exit_code(round_trip, tmp_path: Pa
 
 
 # -- qwen2 ------------------------------------------------------------------------
-
-
-def tiny_qwen2(hf_default_model: Path, out: Path, *, tied: bool) -> Path:
-    """A randomly initialised 2-layer Qwen2 with the default model's tokenizer (no download)."""
-    import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-
-    torch.manual_seed(1)
-    config = Qwen2Config(
-        vocab_size=49152,
-        hidden_size=256,
-        intermediate_size=512,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        tie_word_embeddings=tied,
-        initializer_range=0.1,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=2,
-    )
-    model = Qwen2ForCausalLM(config).eval()
-    with torch.no_grad():  # random init leaves biases at zero; make them matter
-        for layer in model.model.layers:
-            attention = layer.self_attn
-            for bias in (attention.q_proj.bias, attention.k_proj.bias, attention.v_proj.bias):
-                bias.normal_(0.0, 0.5)
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(hf_default_model).save_pretrained(out)
-    return out
 
 
 @pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])

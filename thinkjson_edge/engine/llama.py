@@ -71,12 +71,16 @@ _CLOSERS_WITH_COMMA = frozenset(b'"]},')
 
 
 class Engine:
-    """A loaded model and its context, reused across many generations."""
+    """A loaded model and its context, reused across many generations.
+
+    ``adapter``: a LoRA adapter GGUF that llama.cpp applies to the model as it loads.
+    """
 
     def __init__(
         self,
         model_path: str | Path,
         *,
+        adapter: str | Path | None = None,
         device: str = "auto",
         n_ctx: int = DEFAULT_CONTEXT,
         n_threads: int | None = None,
@@ -89,6 +93,7 @@ class Engine:
 
         self._api = llama_cpp
         self.model_path = Path(model_path)
+        self.adapter_path = Path(adapter) if adapter is not None else None  # LoRA, unmerged
         self.device = device
         started = time.perf_counter()
         threads = n_threads or _available_cores()
@@ -96,6 +101,7 @@ class Engine:
             with plain_weight_buffers(llama_cpp):
                 self._llm: Llama = llama_cpp.Llama(
                     model_path=str(self.model_path),
+                    lora_path=str(self.adapter_path) if self.adapter_path else None,
                     n_ctx=n_ctx,
                     n_gpu_layers=_gpu_layers(llama_cpp, device),
                     n_threads=threads,
@@ -103,7 +109,8 @@ class Engine:
                     verbose=False,
                 )
         except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelLoadError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
+            loaded = f"{self.model_path}" + (f" with {self.adapter_path}" if adapter else "")
+            raise ModelLoadError(f"llama.cpp could not load {loaded}: {exc}") from exc
         self.load_seconds = time.perf_counter() - started
         self.n_ctx = self._llm.n_ctx()
         self.n_vocab = self._llm.n_vocab()

@@ -95,7 +95,7 @@ def figure_rows(summary: dict[str, Any], views: Sequence[str]) -> list[list[str]
 def _settings_lines(report: dict[str, Any]) -> list[str]:
     s, data, run = report["settings"], report["dataset"], report["run"]
     rows = [
-        ["model", f"{s['model']} (sha256 {s['model_sha256'][:12]}…)"],
+        *_model_rows(s),
         ["think", f"on, budget {s['max_think_tokens']} tokens" if s["think"] else "off"],
         ["self-correct", "on" if s["self_correct"] else "off"],
         ["limit", str(s["limit"] or "none")],
@@ -109,6 +109,17 @@ def _settings_lines(report: dict[str, Any]) -> list[str]:
         ["thinkjson-edge", s["version"]],
     ]
     return _table(["setting", "value"], rows)
+
+
+def _model_rows(settings: dict[str, Any]) -> list[list[str]]:
+    """The model, or the LoRA adapter and the base it ran on (``model_sha256`` is the base's)."""
+    adapter = settings.get("adapter")
+    if not adapter:
+        return [["model", f"{settings['model']} (sha256 {settings['model_sha256'][:12]}…)"]]
+    return [
+        ["model", f"{settings['model']}, a LoRA adapter (sha256 {adapter['sha256'][:12]}…)"],
+        ["base model", f"{adapter['base']} (sha256 {settings['model_sha256'][:12]}…)"],
+    ]
 
 
 def _self_correction_lines(sc: dict[str, Any] | None) -> list[str]:

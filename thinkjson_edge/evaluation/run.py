@@ -62,7 +62,11 @@ class EvalSettings:
 
 
 def cache_key(
-    document_sha256: str, schema_sha256: str, model_sha256: str, settings: EvalSettings
+    document_sha256: str,
+    schema_sha256: str,
+    model_sha256: str,
+    settings: EvalSettings,
+    adapter_sha256: str | None = None,
 ) -> str:
     """What the extraction of one document depends on. The device and limit do not count."""
     inputs = {
@@ -77,6 +81,8 @@ def cache_key(
         "review_below": settings.options.review_below,
         "version": __version__,
     }
+    if adapter_sha256:  # only then: the keys of runs without an adapter stay as they were
+        inputs["adapter"] = adapter_sha256
     return sha256_text(json.dumps(inputs, sort_keys=True))
 
 
@@ -194,6 +200,7 @@ class RunOutcome:
     records: list[DocumentRecord]
     computed: int = 0
     started: str = ""
+    adapter: dict[str, str] | None = None  # a LoRA adapter on the model (ModelChoice)
 
 
 def run_evaluation(
@@ -232,14 +239,19 @@ def run_evaluation(
         golds,
         [],
         started=datetime.now(UTC).isoformat(timespec="seconds"),
+        adapter=model.adapter_record(),
     )
+    adapter_sha256 = outcome.adapter["sha256"] if outcome.adapter else None
     cache_dir = report_dir / CACHE_FOLDER
     extractor = LazyExtractor(settings.model, settings.device, settings.options)
     if progress:
         progress.start(len(cases))
     try:
         for case in cases:
-            key = cache_key(_document_sha256(case), schema.sha256, outcome.model_sha256, settings)
+            key = cache_key(
+                _document_sha256(case), schema.sha256, outcome.model_sha256, settings,
+                adapter_sha256,
+            )  # fmt: skip
             cache_file = cache_dir / f"{case.name}.json"
             record = None if fresh else read_cached(cache_file, key)
             if record is None:

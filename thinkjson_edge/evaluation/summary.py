@@ -193,6 +193,7 @@ def build_report(outcome: RunOutcome, report_dir: Path) -> dict[str, Any]:
         "settings": {
             "model": outcome.model_name,
             "model_sha256": outcome.model_sha256,
+            "adapter": outcome.adapter,
             "device": settings.device,
             "think": settings.think,
             "max_think_tokens": settings.max_think_tokens,

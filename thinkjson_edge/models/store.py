@@ -4,6 +4,9 @@ Layout of ``models_dir()``: ``NAME.gguf`` (what ``--model NAME`` runs),
 ``NAME.manifest.json`` (sha256, size, where it came from), and optionally
 ``NAME.card.md`` and ``NAME.license.txt``.
 
+A LoRA adapter GGUF (``models.adapter``) is installed, listed, carried and verified like a
+model; it runs on the base model it names, which must be installed too (or be the default).
+
 A *bundle* carries one model to an offline site: a folder with ``NAME.gguf``,
 ``README.md`` (model card), ``LICENSE`` and ``manifest.json`` listing every file's
 sha256 and size. ``import_bundle`` checks every checksum before installing anything.
@@ -31,7 +34,20 @@ from thinkjson_edge.errors import (
     OutputWriteError,
 )
 from thinkjson_edge.files import atomic_target, sha256_file, write_atomically
-from thinkjson_edge.models.choice import DEFAULT_MODEL, embedded_model_path, models_dir
+from thinkjson_edge.models.adapter import (
+    BASE_NAME_KEY,
+    BASE_SHA256_KEY,
+    adapter_info,
+    cached_header,
+    is_adapter,
+    read_adapter,
+)
+from thinkjson_edge.models.choice import (
+    DEFAULT_MODEL,
+    adapter_base,
+    embedded_model_path,
+    models_dir,
+)
 
 MANIFEST_SUFFIX = ".manifest.json"
 CARD_SUFFIX = ".card.md"
@@ -182,8 +198,33 @@ def verify_integrity(name: str) -> IntegrityReport:
     return report
 
 
+def adapter_summary(path: Path) -> dict[str, Any] | None:
+    """For a LoRA adapter file: its base, rank, alpha and targets; None for a model.
+
+    An adapter that cannot be run here (no base named) gets ``base`` None and a ``problem``.
+    """
+    header = cached_header(path)
+    if header is None or not is_adapter(header.metadata):
+        return None
+    try:
+        info = adapter_info(header)
+    except ModelLoadError as exc:
+        return {"base": None, "base_sha256": None, "problem": str(exc)}
+    return {
+        "base": info.base_name,
+        "base_sha256": info.base_sha256,
+        "rank": info.rank,
+        "alpha": info.alpha,
+        "targets": list(info.targets),
+        "layers": info.layers,
+    }
+
+
 def model_info(spec: str) -> dict[str, Any]:
-    """What a model file is: architecture, quantization, sizes, tokenizer, provenance."""
+    """What a model file is: architecture, quantization, sizes, tokenizer, provenance.
+
+    For a LoRA adapter: its rank, alpha and targets, its base, and whether that base is found.
+    """
     from thinkjson_edge.models.gguf import read_header, read_provenance
 
     path = resolve_model_file(spec)
@@ -192,9 +233,25 @@ def model_info(spec: str) -> dict[str, Any]:
     arch = header.architecture
     params = sum(_count(t.shape) for t in header.tensors)
     name = spec if (store_dir() / f"{spec}.gguf").is_file() else None
+    if is_adapter(meta):
+        return {
+            "path": str(path),
+            "size": header.file_size,
+            "type": "LoRA adapter",
+            "architecture": arch,
+            "quant": header.file_type,
+            "name": meta.get("general.name"),
+            "parameters": params,
+            "tensors": len(header.tensors),
+            **_adapter_details(path),
+            "license": meta.get("general.license"),
+            "provenance": read_provenance(meta),
+            "manifest": installed(name).manifest if name else {},
+        }
     return {
         "path": str(path),
         "size": header.file_size,
+        "type": "model",
         "architecture": arch,
         "quant": header.file_type,
         "name": meta.get("general.name"),
@@ -209,6 +266,18 @@ def model_info(spec: str) -> dict[str, Any]:
         "provenance": read_provenance(meta),
         "manifest": installed(name).manifest if name else {},
     }
+
+
+def _adapter_details(path: Path) -> dict[str, Any]:
+    """The adapter's summary, and whether its base is found and is the file it was made for."""
+    try:
+        info = read_adapter(path)
+        check = f"ok: {adapter_base(info)} is the file it was made for" if info else "-"
+    except ModelLoadError as exc:
+        check = f"not usable: {exc}"
+    summary = adapter_summary(path) or {}
+    summary.pop("problem", None)  # base_check says it
+    return {**summary, "base_check": check}
 
 
 def _count(shape: tuple[int, ...]) -> int:
@@ -330,14 +399,22 @@ def model_card(name: str, metadata: dict[str, Any], manifest: dict[str, Any]) ->
     from thinkjson_edge.models.gguf import FILE_TYPES, read_provenance
 
     arch = metadata.get("general.architecture", "unknown")
-    lines = [
-        f"# {name}",
-        "",
+    adapter = is_adapter(metadata)
+    lines = [f"# {name}", ""]
+    if adapter:
+        base = metadata.get(BASE_NAME_KEY, "unknown")
+        lines.append(
+            f"- type: LoRA adapter for the base model {base} (sha256 "
+            f"{metadata.get(BASE_SHA256_KEY, 'unknown')}); install that exact file as {base} "
+            "too, the adapter runs on it"
+        )
+    lines += [
         f"- architecture: {arch}",
         f"- quantization: {FILE_TYPES.get(metadata.get('general.file_type'), 'unknown')}",
-        f"- context length: {metadata.get(f'{arch}.context_length', 'unknown')}",
-        f"- license: {metadata.get('general.license', 'see LICENSE')}",
     ]
+    if not adapter:  # an adapter has no context length of its own
+        lines.append(f"- context length: {metadata.get(f'{arch}.context_length', 'unknown')}")
+    lines.append(f"- license: {metadata.get('general.license', 'see LICENSE')}")
     if source := manifest.get("source"):
         lines.append(f"- source: {json.dumps(source)}")
     lines += [f"- {key}: {value}" for key, value in read_provenance(metadata).items()]

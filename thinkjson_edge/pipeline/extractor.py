@@ -117,7 +117,11 @@ class Extractor:
         options: ExtractOptions | None = None,
     ) -> None:
         self.model: ModelChoice = choose_model(str(model) if model is not None else None)
-        self.engine = Engine(self.model.path, device=device, n_ctx=n_ctx, n_threads=n_threads)
+        self.engine = Engine(
+            self.model.path, adapter=self.model.adapter, device=device, n_ctx=n_ctx,
+            n_threads=n_threads,
+        )  # fmt: skip
+        self._adapter_record = self.model.adapter_record()
         self.options = options or ExtractOptions()
         self._grammars: dict[tuple[str, GrammarLimits], CompiledGrammar] = {}
         self._copy_policies: dict[str, CopyPolicy] = {}
@@ -186,6 +190,7 @@ class Extractor:
             attempts=attempts,
             source=document.source,
             model=self.model.name,
+            adapter=self._adapter_record,
             think=options.think,
             load_seconds=self.engine.load_seconds,
             total_seconds=time.perf_counter() - started,

@@ -73,6 +73,8 @@ class ChunkResult:
     attempts: list[Attempt]  # their grounding offsets are in the whole document
     chosen_attempt: int
     correction_skipped: bool = False  # attempt 2 was due, but its prompt would not fit
+    # With a LoRA adapter: its name, file and sha256, and its base's (``model`` is its name).
+    adapter: dict[str, str] | None = None
 
     @property
     def chosen(self) -> Attempt:
@@ -110,6 +112,8 @@ class ExtractionResult:
     chunks: int = 1
     chunk_results: list[ChunkResult] = field(default_factory=list)
     correction_skipped: bool = False  # attempt 2 was due, but its prompt would not fit
+    # With a LoRA adapter: its name, file and sha256, and its base's (``model`` is its name).
+    adapter: dict[str, str] | None = None
 
     @property
     def chosen(self) -> Attempt:
@@ -124,6 +128,7 @@ class ExtractionResult:
         return {
             "source": self.source,
             "model": self.model,
+            **({"adapter": self.adapter} if self.adapter else {}),
             "think": self.think,
             "valid": self.valid,
             "chosen_attempt": self.chosen_attempt,
