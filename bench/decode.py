@@ -1,6 +1,6 @@
 """Decoding speed of the runtime, unconstrained vs constrained, measured in one run.
 
-    python bench/decode.py [--model PATH|NAME] [--runs 3] [--tokens 128]
+    python bench/decode.py [--model PATH|NAME] [--adapter NAME|PATH] [--runs 3] [--tokens 128]
 
 Reports (medians over --runs):
 - prompt evaluation tokens/s (cache cleared before each run) and time to first token;
@@ -11,6 +11,9 @@ Reports (medians over --runs):
   vocabulary every step, and through llama-cpp-python's stock path
   (`LlamaGrammar.from_json_schema` + `create_completion`), each as a ratio to the
   unconstrained speed;
+- with ``--adapter`` (a LoRA adapter GGUF of the same base), unconstrained decode tokens/s
+  of the base with the adapter applied at run time, measured in turn with the bare base's,
+  and its ratio to the bare speed;
 - cold start of the CLI (`--help`, and a whole `extract` of the example receipt) and the
   peak RSS of that `extract` process.
 """
@@ -65,12 +68,17 @@ ITEMS_SCHEMA: dict[str, Any] = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model")
+    parser.add_argument("--adapter", help="a LoRA adapter to compare with the bare model")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=128, help="tokens per unconstrained run")
     args = parser.parse_args(argv)
 
     cold = cold_start(args.model)
     engine = Engine(choose_model(args.model).path, device="cpu")
+    adapted = None
+    if args.adapter:
+        choice = choose_model(args.adapter)
+        adapted = Engine(choice.path, adapter=choice.adapter, device="cpu")
     schema_text = json.dumps(ITEMS_SCHEMA, separators=(",", ":"))
     messages = extraction_messages(schema_text, RECEIPT.read_text(), think=False)
     prompt = engine.tokenize(engine.render_chat(messages))
@@ -96,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         full = engine.generate(prompt, grammar, think=False, limits=DecodeLimits(full_mask=True))
         rows.setdefault("constrained_full_mask", []).append(full.tokens_per_second)
         rows.setdefault("unconstrained", []).append(unconstrained(engine, prompt, args.tokens))
+        if adapted is not None:
+            speed = unconstrained(adapted, prompt, args.tokens)
+            rows.setdefault("unconstrained_with_adapter", []).append(speed)
         rows.setdefault("stock_llama_cpp_python", []).append(stock(engine, prompt))
 
     median = {name: statistics.median(values) for name, values in rows.items()}
@@ -130,12 +141,24 @@ def main(argv: list[str] | None = None) -> int:
                 median["constrained_copy"] / median["unconstrained_copy_length"], 3
             ),
         },
+        **_adapter_report(args.adapter, median),
         "constrained_output_tokens": int(median["constrained_fast_tokens"]),
         "copied_output_tokens": int(median["constrained_copy_tokens"]),
         **cold,
     }
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _adapter_report(adapter: str | None, median: dict[str, float]) -> dict[str, Any]:
+    if not adapter:
+        return {}
+    speed = median["unconstrained_with_adapter"]
+    return {
+        "adapter": adapter,
+        "adapter_unconstrained_tokens_per_s": round(speed, 1),
+        "adapter_ratio_to_bare": round(speed / median["unconstrained"], 3),
+    }
 
 
 def unconstrained(engine: Engine, prompt: list[int], tokens: int) -> float:

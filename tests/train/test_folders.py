@@ -152,3 +152,24 @@ def test_the_held_out_part_is_drawn_by_the_seed_and_never_trained_on(tmp_path: P
     assert held != [example.id for example in other.heldout]
     assert len(held) == 3 and len(split.train) == 5
     assert not set(held) & {example.id for example in split.train}
+
+
+def test_train_data_from_a_folder_writes_its_examples_in_the_published_columns(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+    from thinkjson_edge.train.datasets_io import read_examples
+
+    from thinkjson_edge.cli import main
+
+    folder = gold_folder(tmp_path)
+    out = tmp_path / "rows.jsonl"
+    args = ["train", "data", "-c", "cpu-smoke", "--from", str(folder), "--out", str(out),
+            "--set", "data.heldout_examples=0"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = read_examples(out)
+    assert [row.gold for row in rows] == [
+        json.loads((SROIE / f"{name}.json").read_text()) for name in sroie_names(3)
+    ]
+    assert rows[0].text == read_document(folder / f"{sroie_names(1)[0]}.txt").text
