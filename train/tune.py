@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,7 +186,8 @@ def _evaluate(
         say(f"tune: extracting the {len(held_ids)} held-out document(s) with the {label} model")
         report_dir = request.work_dir / f"eval-{label}"
         settings = EvalSettings(model=model, device=request.device)
-        run = run_evaluation(dataset, report_dir, settings, warn=say)
+        progress = _EvalProgress(label, say)
+        run = run_evaluation(dataset, report_dir, settings, progress=progress, warn=say)
         reports[label] = build_report(run, report_dir)
         write_report(reports[label], report_dir, say)
         outcome.reports[label] = report_dir / "report.json"
@@ -212,3 +214,23 @@ def held_out_dataset(found: FolderExamples, held_ids: list[str], folder: Path) -
         write_atomically(gold, json.dumps(by_id[example_id].gold, ensure_ascii=False) + "\n")
         cases.append(Case(name, found.documents[example_id], gold))
     return Dataset(found.documents_root, schema_path, cases, [])
+
+
+class _EvalProgress:
+    """One line per held-out document: which model, how far, how long it took."""
+
+    def __init__(self, label: str, say: Say) -> None:
+        self.label, self.say = label, say
+        self.total = self.done = 0
+        self.started = 0.0
+
+    def start(self, total: int) -> None:
+        self.total = total
+
+    def begin(self, name: str) -> None:
+        self.started = time.perf_counter()
+
+    def advance(self, name: str, cached: bool) -> None:
+        self.done += 1
+        took = "cached" if cached else f"{time.perf_counter() - self.started:.1f} s"
+        self.say(f"tune: {self.label} model, {self.done}/{self.total}: {name} ({took})")
