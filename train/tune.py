@@ -65,7 +65,9 @@ def run_tune(request: TuneRequest, say: Say = print) -> TuneOutcome:
     """Read, train, install, evaluate; see the module's docstring."""
     from thinkjson_edge.models.store import store_dir
 
-    if (store_dir() / f"{request.name}.gguf").exists() and not request.force:
+    # A run resumed in its own work folder may replace the adapter it installed itself.
+    resumed = (request.work_dir / RUN_FILE).is_file()
+    if (store_dir() / f"{request.name}.gguf").exists() and not (request.force or resumed):
         raise ModelExistsError(
             f"model {request.name!r} is already installed; choose another --name or pass --force"
         )
@@ -87,7 +89,7 @@ def run_tune(request: TuneRequest, say: Say = print) -> TuneOutcome:
         f"{request.time_budget_minutes:g} min ({config.sft.max_steps} steps at most)"
     )
     result = run_sft(config, lambda message: say(f"tune: {message}"), resume=True)
-    adapter = _install(request, config, result.output, trained_on, say)
+    adapter = _install(request, config, result.output, trained_on, say, replace=resumed)
     outcome = TuneOutcome(adapter, "", held_out=held_out, trained_on=trained_on)
     if held_out:
         held = folder_split(found.examples, trained_on, held_out, config.data.seed).heldout
@@ -148,7 +150,13 @@ def _check_same_run(request: TuneRequest, config: TrainConfig) -> None:
 
 
 def _install(
-    request: TuneRequest, config: TrainConfig, adapter_dir: Path, trained_on: int, say: Say
+    request: TuneRequest,
+    config: TrainConfig,
+    adapter_dir: Path,
+    trained_on: int,
+    say: Say,
+    *,
+    replace: bool,
 ) -> Path:
     from thinkjson_edge.convert.lora_gguf import write_lora_gguf
 
@@ -162,7 +170,7 @@ def _install(
     }
     write_lora_gguf(adapter_dir, config.base_model, out, name=request.name, metadata=provenance)
     installed = install_file(
-        out, request.name, {"source": str(out), "kind": "adapter"}, force=request.force
+        out, request.name, {"source": str(out), "kind": "adapter"}, force=request.force or replace
     )
     say(f"tune: installed {request.name!r} ({installed.path}); use it with --model {request.name}")
     return installed.path
