@@ -149,3 +149,19 @@ def test_a_work_folder_made_for_other_settings_is_refused(
     )
     assert result.exit_code == 2, result.output
     assert "other settings" in result.output
+
+
+def test_a_name_already_installed_is_refused_before_any_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    store = tmp_path / "data" / "thinkjson-edge" / "models"
+    store.mkdir(parents=True)
+    shutil.copy(choose_model("default").path, store / "taken.gguf")
+    work = tmp_path / "work"
+    result = CliRunner().invoke(
+        main, ["tune", str(receipts_folder(tmp_path)), "--name", "taken", "--work-dir", str(work)]
+    )
+    assert result.exit_code == 7, result.output
+    assert "already installed" in result.output and "--force" in result.output
+    assert not work.exists()  # refused before anything was written
