@@ -25,11 +25,12 @@ from thinkjson_edge.train.data import Example
 from thinkjson_edge.batch.layout import (
     MANIFEST_NAME,
     RESULT_SUFFIX,
+    REVIEW_RECORD_SUFFIX,
     review_record_path,
 )
 from thinkjson_edge.batch.manifest import read_manifest
 from thinkjson_edge.errors import InputError, ThinkJsonError
-from thinkjson_edge.evaluation.dataset import find_dataset, load_gold
+from thinkjson_edge.evaluation.dataset import SCHEMA_FILE, find_dataset, load_gold
 from thinkjson_edge.pipeline.documents import read_document
 from thinkjson_edge.schema import Schema, check_schema, load_schema
 
@@ -59,7 +60,7 @@ class FolderExamples:
 
 def is_labelled_folder(path: Path) -> bool:
     return path.is_dir() and (
-        (path / MANIFEST_NAME).is_file() or (path / "schema.json").is_file()
+        (path / MANIFEST_NAME).is_file() or (path / SCHEMA_FILE).is_file()
     )
 
 
@@ -67,7 +68,7 @@ def read_labelled_folder(folder: Path) -> FolderExamples:
     """Every usable example of ``folder``; InputError when it is neither layout."""
     if (folder / MANIFEST_NAME).is_file():
         return _read_batch_folder(folder)
-    if (folder / "schema.json").is_file():
+    if (folder / SCHEMA_FILE).is_file():
         return _read_gold_folder(folder)
     raise InputError(
         f"{folder}: not a labelled folder: it has neither schema.json (a gold folder, "
@@ -96,7 +97,7 @@ def _read_batch_folder(folder: Path) -> FolderExamples:
     input_dir = Path(manifest["input_dir"])
     found = FolderExamples(BATCH_FOLDER_LAYOUT, schema, input_dir)
     for result in sorted(folder.rglob(f"*{RESULT_SUFFIX}")):
-        if _is_hidden(result.relative_to(folder)) or result.name.endswith(".review.json"):
+        if _is_hidden(result.relative_to(folder)) or result.name.endswith(REVIEW_RECORD_SUFFIX):
             continue
         rel = str(result.relative_to(folder)).removesuffix(RESULT_SUFFIX)
         record_path = review_record_path(result)

@@ -73,8 +73,6 @@ class ChunkResult:
     attempts: list[Attempt]  # their grounding offsets are in the whole document
     chosen_attempt: int
     correction_skipped: bool = False  # attempt 2 was due, but its prompt would not fit
-    # With a LoRA adapter: its name, file and sha256, and its base's (``model`` is its name).
-    adapter: dict[str, str] | None = None
 
     @property
     def chosen(self) -> Attempt:
