@@ -30,7 +30,12 @@ from thinkjson_edge.convert.to_gguf import SUPPORTED, gguf_name, rope_interleave
 from thinkjson_edge.errors import ConversionError
 from thinkjson_edge.files import atomic_target
 from thinkjson_edge.models.adapter import BASE_NAME_KEY, BASE_SHA256_KEY
-from thinkjson_edge.models.choice import choose_model, known_model_name
+from thinkjson_edge.models.choice import (
+    BASE_MODEL,
+    DEFAULT_MODEL,
+    choose_model,
+    known_model_name,
+)
 from thinkjson_edge.models.gguf import GGUFHeader, read_header
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -193,6 +198,9 @@ def _alpha(config: dict[str, Any]) -> float:
 def _base_model(base: str | Path) -> tuple[Path, str]:
     """The base GGUF and the name the runtime will find it by."""
     choice = choose_model(str(base))
+    if str(base) in ("default", DEFAULT_MODEL):
+        # Training's "default" base is the default model's weights: the bare embedded base.
+        return choice.path, BASE_MODEL
     if choice.adapter is not None:
         raise ConversionError(f"{base} is a LoRA adapter itself; give the model it applies to")
     name = known_model_name(choice.path)

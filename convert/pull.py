@@ -20,6 +20,7 @@ from thinkjson_edge.models.store import (
     LICENSE_SUFFIX,
     InstalledModel,
     install_file,
+    install_side_file,
     store_dir,
 )
 
@@ -133,7 +134,7 @@ def pull(
         model = install_file(installed_file, name, record, move=True, force=force)
         for extra_name, extra_path in extras.items():
             suffix = CARD_SUFFIX if extra_name == "README.md" else LICENSE_SUFFIX
-            shutil.copyfile(extra_path, store / f"{name}{suffix}")
+            install_side_file(name, suffix, extra_path.read_bytes())  # recorded: exported
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if len(commit) != 40:

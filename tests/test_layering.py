@@ -33,7 +33,16 @@ RANKS = {
     "cli": 8,
     "main": 9,  # python -m thinkjson_edge
 }
-BASE_MODULES = {"errors", "files", "environment", "schema"}
+BASE_MODULES = {
+    "errors",
+    "files",
+    "environment",
+    "schema",
+    "schema_limits",
+    "schema_patterns",
+    "schema_references",
+    "schema_walk",
+}
 # (importer, imported) pairs of equal rank that may import each other; none today.
 SIDEWAYS: set[tuple[str, str]] = set()
 

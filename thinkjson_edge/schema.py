@@ -1,11 +1,14 @@
-"""Loading a JSON Schema: parse, check against its draft's metaschema, refuse remote references.
+"""Loading a JSON Schema: parse, check its limits and its metaschema, refuse remote references.
 
 Also the small schema helpers every layer shares: local references, JSON Pointers, and
 combining two subschemas that must both hold.
 
 Nothing here ever touches the network: references must point inside the
 schema itself (``#/$defs/...``), and the validator's registry refuses to
-retrieve anything.
+retrieve anything. What a schema must keep before the metaschema check, the compiler or a
+model may run is in ``schema_limits`` (depth, finite numbers, valid text) and
+``schema_references`` (references read alike by the compiler and the validator); the
+validator matches patterns under a time bound (``schema_patterns``).
 """
 
 from __future__ import annotations
@@ -23,12 +26,12 @@ import referencing
 import referencing.exceptions
 from jsonschema.protocols import Validator
 
-from thinkjson_edge.errors import RemoteReferenceError, SchemaError
-from thinkjson_edge.files import sha256_text
-
-_REFERENCE_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
-# Keywords whose values are data, not subschemas: a "$ref" key inside them is not a reference.
-_DATA_KEYWORDS = ("enum", "const", "default", "examples")
+from thinkjson_edge.errors import SchemaError
+from thinkjson_edge.files import MB, ReadLimit, read_bounded, sha256_text
+from thinkjson_edge.schema_limits import MAX_JSON_DEPTH, check_document, check_positions
+from thinkjson_edge.schema_patterns import bounded_validator_class, time_budget
+from thinkjson_edge.schema_references import REFERENCE_KEYWORDS, check_references
+from thinkjson_edge.schema_walk import walk_schema
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,21 @@ class Schema:
         return sha256_text(self.text)
 
     def errors(self, instance: Any) -> list[jsonschema.ValidationError]:
-        """Every way ``instance`` breaks the schema, in a stable order."""
-        return sorted(self.validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+        """Every way ``instance`` breaks the schema, in a stable order.
+
+        Pattern matching shares one time budget (``schema_patterns``); a value nested too
+        deeply for the validator's recursion is one error, not a crash.
+        """
+        with time_budget():
+            try:
+                found = list(self.validator.iter_errors(instance))
+            except RecursionError:
+                return [jsonschema.ValidationError("the value nests too deeply to be checked")]
+        return sorted(found, key=lambda e: list(e.absolute_path))
+
+
+# Only a regular file is read, and no more of it than this (a pipe or a device is refused).
+SCHEMA_FILE_LIMIT = ReadLimit("a schema file", "THINKJSON_MAX_SCHEMA_MB", 10 * MB)
 
 
 def load_schema(source: str | Path | dict[str, Any]) -> Schema:
@@ -64,11 +80,10 @@ def load_schema(source: str | Path | dict[str, Any]) -> Schema:
     if isinstance(source, dict):
         return check_schema(source, "<schema>")
     path = Path(source)
+    data = read_bounded(path, SCHEMA_FILE_LIMIT, error=SchemaError, noun="schema file")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise SchemaError(f"{path}: no such schema file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise SchemaError(f"{path}: cannot read the schema ({exc})") from exc
     try:
         document = json.loads(text)
@@ -76,6 +91,14 @@ def load_schema(source: str | Path | dict[str, Any]) -> Schema:
         raise SchemaError(
             f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from exc
+    except RecursionError as exc:
+        raise SchemaError(
+            f"{path}: the schema nests objects and arrays more than {MAX_JSON_DEPTH} levels "
+            "deep; no usable schema is that deep"
+        ) from exc
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        reason = str(exc).split(";")[0]
+        raise SchemaError(f"{path}: not usable JSON: {reason}") from exc
     return check_schema(document, str(path))
 
 
@@ -83,12 +106,15 @@ def check_schema(document: Any, source: str = "<schema>", *, object_root: bool =
     """Check a parsed schema and build its validator.
 
     ``object_root=False`` accepts any root type (for measuring the compiler on test suites);
-    extraction always wants an object.
+    extraction always wants an object. Whether the root can only be an object, once
+    references and combinations are followed, is decided on its grammar
+    (``pipeline.schema_check``); here only a literal ``"type"`` is read.
     """
     if not isinstance(document, dict):
         raise SchemaError(
             f"{source}: a schema must be a JSON object, got {type(document).__name__}"
         )
+    check_document(document, source)  # before anything below recurses into it
     root_type = document.get("type")
     if (
         object_root
@@ -110,25 +136,27 @@ def check_schema(document: Any, source: str = "<schema>", *, object_root: bool =
             f"{source}: breaks the {_draft_name(validator_class)} metaschema at {where}: "
             f"{exc.message}"
         ) from exc
-    _refuse_remote_references(document, source)
+    except RecursionError as exc:  # the limits keep well below this; a last line of defence
+        raise SchemaError(f"{source}: the schema nests too deeply to be checked") from exc
+    check_positions(document, source)
+    check_references(document, validator_class, source, resolve_local_ref)
+    bounded = bounded_validator_class(validator_class)
     registry: referencing.Registry = referencing.Registry(retrieve=_refuse_retrieval)
-    validator = validator_class(
-        document, registry=registry, format_checker=validator_class.FORMAT_CHECKER
-    )
+    validator = bounded(document, registry=registry, format_checker=bounded.FORMAT_CHECKER)
     return Schema(schema=document, source=source, validator=validator)
 
 
 def iter_references(node: Any) -> Iterator[str]:
-    """Every reference string in a schema, in document order."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in _REFERENCE_KEYWORDS and isinstance(value, str):
-                yield value
-            elif key not in _DATA_KEYWORDS:
-                yield from iter_references(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from iter_references(item)
+    """Every reference string at the schema positions of ``node``, in document order.
+
+    Data (``enum``, ``const``, ``default``, ``examples``) is never read: a ``"$ref"`` key
+    there is a value, while a subschema named ``default`` under ``$defs`` is read.
+    """
+    for position in walk_schema(node):
+        if isinstance(position.node, dict):
+            for keyword in REFERENCE_KEYWORDS:
+                if isinstance(reference := position.node.get(keyword), str):
+                    yield reference
 
 
 def resolve_local_ref(root: Any, ref: str) -> Any:
@@ -208,16 +236,6 @@ def _find_anchor(root: Any, name: str, ref: str) -> Any:
         elif isinstance(node, list):
             pending.extend(reversed(node))
     raise SchemaError(f"reference {ref!r} names no $anchor in the schema")
-
-
-def _refuse_remote_references(document: dict[str, Any], source: str) -> None:
-    for reference in iter_references(document):
-        if not reference.startswith("#"):
-            raise RemoteReferenceError(
-                f"{source}: reference {reference!r} points outside the schema; nothing is "
-                'fetched at run time, so copy the referenced definition into "$defs" and '
-                'refer to it as "#/$defs/NAME"'
-            )
 
 
 def _refuse_retrieval(uri: str) -> referencing.Resource:

@@ -56,17 +56,23 @@ def resolve_base(config: TrainConfig) -> str:
 
 
 def _is_installed_model(spec: str) -> bool:
-    from thinkjson_edge.models.choice import models_dir
+    from thinkjson_edge.models.choice import BASE_MODEL, DEFAULT_MODEL, models_dir
 
-    return (models_dir() / f"{spec}.gguf").is_file()
+    return spec in (BASE_MODEL, DEFAULT_MODEL) or (models_dir() / f"{spec}.gguf").is_file()
 
 
 def _converted(spec: str, cache: Path) -> Path:
     from thinkjson_edge.convert.to_hf import gguf_to_hf
 
-    from thinkjson_edge.models.choice import choose_model
+    from thinkjson_edge.models.choice import DEFAULT_MODEL, choose_model
 
-    gguf = choose_model(spec).path
+    choice = choose_model(spec)
+    if choice.adapter is not None and spec not in ("default", DEFAULT_MODEL):
+        raise ConfigError(
+            f"base_model {spec!r} is a LoRA adapter on {choice.base_name!r}; train on that "
+            "base (base_model: its name), or merge the adapter first (`thinkjson-edge convert`)"
+        )
+    gguf = choice.path  # for "default": the embedded base, without the default's adapter
     stat = gguf.stat()
     folder = cache / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
     if not (folder / _CONVERTED_MARK).is_file() or not (folder / "config.json").is_file():

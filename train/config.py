@@ -20,7 +20,7 @@ from thinkjson_edge.train.rewards import COMPONENTS
 
 from thinkjson_edge.errors import ConfigError
 
-PACKAGED = ("cpu-smoke", "gpu-qwen2.5-1.5b", "tune")
+PACKAGED = ("cpu-smoke", "default-adapter", "gpu-qwen2.5-1.5b", "tune")
 STAGES = ("grpo", "sft", "score1", "score2")
 
 
@@ -79,6 +79,9 @@ class SftSettings:
     time_budget_minutes: float = 0.0
     warmup_steps: int = 0
     save_steps: int = 0  # checkpoints to resume from; 0: none
+    # False: the reasoning block is trained empty and the answer follows at once, so the
+    # tuned model spends no tokens reasoning (the traces are kept for GRPO and SCoRe).
+    reasoning: bool = True
 
 
 @dataclass

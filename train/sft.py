@@ -32,11 +32,17 @@ from thinkjson_edge.grammar.compiler import THINK_OPEN
 STAGE = "sft"
 
 
-def sft_rows(examples: list[Example], tokenizer: Any, *, think: bool) -> list[dict[str, str]]:
-    """Prompt / completion rows; the completion is what follows the prompt (forced tag excluded)."""
+def sft_rows(
+    examples: list[Example], tokenizer: Any, *, think: bool, reasoning: bool = True
+) -> list[dict[str, str]]:
+    """Prompt / completion rows; the completion is what follows the prompt (forced tag excluded).
+
+    ``reasoning`` False trains the reasoning block empty, whatever the examples carry.
+    """
     rows = []
     for example in examples:
-        output = completion_text(example.reasoning, example.gold, think=think)
+        trace = example.reasoning if reasoning else None
+        output = completion_text(trace, example.gold, think=think)
         rows.append(
             {
                 "prompt": first_prompt(tokenizer, example, think=think),
@@ -64,7 +70,9 @@ def run_sft(
     settings = config.sft
     policy = load_policy(config, settings.init_from)
     fitted = fitting(load_split(config).train, policy.tokenizer, config)
-    rows = sft_rows(fitted.examples, policy.tokenizer, think=config.think)
+    rows = sft_rows(
+        fitted.examples, policy.tokenizer, think=config.think, reasoning=settings.reasoning
+    )
     kept = [row for row in rows if _fits(row, policy.tokenizer, settings.max_length)]
     if not kept:
         raise ValueError(f"no example fits sft.max_length ({settings.max_length} tokens); raise it")

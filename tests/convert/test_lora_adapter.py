@@ -31,7 +31,7 @@ from thinkjson_edge.engine.llama import Engine
 from thinkjson_edge.errors import ConversionError, ModelLoadError
 from thinkjson_edge.files import sha256_file
 from thinkjson_edge.models import store as model_store
-from thinkjson_edge.models.choice import DEFAULT_MODEL, choose_model
+from thinkjson_edge.models.choice import BASE_MODEL, choose_model
 from thinkjson_edge.models.gguf import read_header
 
 pytestmark = pytest.mark.model
@@ -55,7 +55,7 @@ def lora(hf_default_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Lo
 
     work = tmp_path_factory.mktemp("lora")
     folder = make_adapter(hf_default_model, work / "adapter", std=ADAPTER_STD)
-    gguf = write_lora_gguf(folder, DEFAULT_MODEL, work / "receipts-lora.gguf")
+    gguf = write_lora_gguf(folder, BASE_MODEL, work / "receipts-lora.gguf")
     merged = load_merged(hf_default_model, folder)
     return Lora(folder, gguf, HFReference(merged.model, merged.tokenizer, label="merged"))
 
@@ -68,7 +68,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def default_gguf() -> Path:
-    return choose_model(DEFAULT_MODEL).path
+    return choose_model(BASE_MODEL).path
 
 
 # -- the file ---------------------------------------------------------------------------
@@ -80,7 +80,7 @@ def test_the_file_has_the_layout_llama_cpp_checks(lora: Lora) -> None:
     assert meta["general.type"] == "adapter" and meta["adapter.type"] == "lora"
     assert meta["adapter.lora.alpha"] == 16.0
     assert meta["general.architecture"] == "llama"
-    assert meta["thinkjson.base_name"] == DEFAULT_MODEL
+    assert meta["thinkjson.base_name"] == BASE_MODEL
     assert meta["thinkjson.base_sha256"] == sha256_file(default_gguf())
     assert meta["general.license"] == "apache-2.0"  # the base's, carried over
     base = {t.name: t.shape for t in read_header(default_gguf()).tensors}
@@ -116,7 +116,7 @@ def test_settings_llama_cpp_cannot_apply_are_refused(
     config = json.loads((folder / "adapter_config.json").read_text())
     (folder / "adapter_config.json").write_text(json.dumps({**config, **change}))
     with pytest.raises(ConversionError, match=message):
-        write_lora_gguf(folder, DEFAULT_MODEL, tmp_path / "out.gguf")
+        write_lora_gguf(folder, BASE_MODEL, tmp_path / "out.gguf")
     assert not (tmp_path / "out.gguf").exists()
 
 
@@ -124,7 +124,7 @@ def test_rslora_keeps_its_scale(lora: Lora, tmp_path: Path) -> None:
     folder = Path(shutil.copytree(lora.folder, tmp_path / "adapter"))
     config = json.loads((folder / "adapter_config.json").read_text())
     (folder / "adapter_config.json").write_text(json.dumps({**config, "use_rslora": True}))
-    out = write_lora_gguf(folder, DEFAULT_MODEL, tmp_path / "out.gguf")
+    out = write_lora_gguf(folder, BASE_MODEL, tmp_path / "out.gguf")
     # llama.cpp scales by alpha / r; rsLoRA by lora_alpha / sqrt(r) = 16 / sqrt(8)
     alpha = read_header(out).metadata["adapter.lora.alpha"]
     assert alpha / 8 == pytest.approx(16 / 8**0.5, rel=1e-6)
@@ -143,7 +143,7 @@ def test_a_module_the_base_file_lacks_is_refused(lora: Lora, tmp_path: Path) -> 
                f"{head}.lora_B.weight": torch.zeros(49152, 8)}  # fmt: skip
     save_file(weights, folder / "adapter_model.safetensors")
     with pytest.raises(ConversionError, match=r"lm_head, whose weight output\.weight is not"):
-        write_lora_gguf(folder, DEFAULT_MODEL, tmp_path / "out.gguf")
+        write_lora_gguf(folder, BASE_MODEL, tmp_path / "out.gguf")
 
 
 def test_a_base_the_runtime_cannot_find_by_name_is_refused(lora: Lora, tmp_path: Path) -> None:
@@ -172,8 +172,8 @@ def test_llama_cpp_runs_the_adapter_like_the_merged_model(lora: Lora) -> None:
 def test_the_engine_applies_the_adapter_chosen_by_path(lora: Lora) -> None:
     choice = choose_model(str(lora.gguf))
     assert choice.adapter == lora.gguf and choice.path == default_gguf()
-    assert choice.name == "receipts-lora" and choice.base_name == DEFAULT_MODEL
-    assert choice.describe() == f"receipts-lora (LoRA adapter on {DEFAULT_MODEL})"
+    assert choice.name == "receipts-lora" and choice.base_name == BASE_MODEL
+    assert choice.describe() == f"receipts-lora (LoRA adapter on {BASE_MODEL})"
     with_adapter = Engine(choice.path, adapter=choice.adapter, device="cpu", n_ctx=512)
     bare = Engine(choice.path, device="cpu", n_ctx=512)
     try:
@@ -208,7 +208,7 @@ def test_an_extraction_report_records_the_adapter(lora: Lora, tmp_path: Path) ->
         "name": "receipts-lora",
         "file": "receipts-lora.gguf",
         "sha256": sha256_file(lora.gguf),
-        "base": DEFAULT_MODEL,
+        "base": BASE_MODEL,
         "base_sha256": sha256_file(default_gguf()),
     }
 
@@ -281,14 +281,14 @@ def test_an_adapter_is_written_carried_installed_and_listed(
 ) -> None:
     out = tmp_path / "receipts-lora.gguf"
     written = CliRunner().invoke(
-        main, ["convert", "--base", DEFAULT_MODEL, "--adapter", str(lora.folder), "--lora-gguf",
+        main, ["convert", "--base", BASE_MODEL, "--adapter", str(lora.folder), "--lora-gguf",
                "--out", str(out)],
     )  # fmt: skip
     assert written.exit_code == 0, written.output
     bundle = tmp_path / "bundle"
     exported = CliRunner().invoke(main, ["models", "export", str(out), str(bundle)])
     assert exported.exit_code == 0, exported.output
-    assert f"LoRA adapter for the base model {DEFAULT_MODEL}" in (bundle / "README.md").read_text()
+    assert f"LoRA adapter for the base model {BASE_MODEL}" in (bundle / "README.md").read_text()
     imported = CliRunner().invoke(main, ["models", "import", str(bundle)])
     assert imported.exit_code == 0, imported.output
     assert choose_model("receipts-lora").adapter == store / "receipts-lora.gguf"
@@ -296,15 +296,15 @@ def test_an_adapter_is_written_carried_installed_and_listed(
     listed = CliRunner().invoke(main, ["models", "list"])
     short = sha256_file(default_gguf())[:12]
     line = next(x for x in listed.output.splitlines() if "receipts-lora" in x)
-    assert f"LoRA adapter on {DEFAULT_MODEL} (base sha256 {short})" in line
+    assert f"LoRA adapter on {BASE_MODEL} (base sha256 {short})" in line
     (row,) = json.loads(CliRunner().invoke(main, ["models", "list", "--json"]).output)
-    assert (row["type"], row["base"]) == ("adapter", DEFAULT_MODEL)
+    assert (row["type"], row["base"]) == ("adapter", BASE_MODEL)
 
     info_json = CliRunner().invoke(main, ["models", "info", "receipts-lora", "--json"]).output
     info = json.loads(info_json)
     assert info["type"] == "LoRA adapter" and info["rank"] == 8 and info["alpha"] == 16.0
     assert info["layers"] == 30 and "attn_q" in info["targets"]
-    assert info["base"] == DEFAULT_MODEL and info["base_check"].startswith("ok: ")
+    assert info["base"] == BASE_MODEL and info["base_check"].startswith("ok: ")
     text = CliRunner().invoke(main, ["models", "info", "receipts-lora"]).output
     assert "LoRA adapter" in text and "base_sha256:" in text
 

@@ -294,10 +294,15 @@ def test_the_sroie_fixture_is_three_cases() -> None:
     assert dataset.skipped == []
 
 
+def beside(data: Path) -> Path:
+    """A report folder next to the data folder: one inside it is refused (exit 2)."""
+    return data.with_name(f"{data.name}-report")
+
+
 def test_missing_schema_exits_3(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("Total 5.00", encoding="utf-8")
     (tmp_path / "a.json").write_text('{"total": "5.00"}', encoding="utf-8")
-    result = invoke(tmp_path, "--out", tmp_path / "report")
+    result = invoke(tmp_path, "--out", beside(tmp_path))
     assert result.exit_code == EXIT_SCHEMA, result.output
     assert "no schema.json" in result.stderr
 
@@ -306,16 +311,16 @@ def test_gold_that_is_not_json_exits_4_before_any_work(tmp_path: Path) -> None:
     (tmp_path / "schema.json").write_text(json.dumps(SCHEMA), encoding="utf-8")
     (tmp_path / "a.txt").write_text("x 1", encoding="utf-8")
     (tmp_path / "a.json").write_text('{"a": "x",\n "b": }', encoding="utf-8")
-    result = invoke(tmp_path, "--out", tmp_path / "report")
+    result = invoke(tmp_path, "--out", beside(tmp_path))
     assert result.exit_code == EXIT_INPUT, result.output
     assert "a.json: the gold file is not valid JSON at line 2" in result.stderr
-    assert not (tmp_path / "report" / "documents").exists()
+    assert not (beside(tmp_path) / "documents").exists()
 
 
 def test_a_folder_without_any_gold_exits_4(tmp_path: Path) -> None:
     (tmp_path / "schema.json").write_text(json.dumps(SCHEMA), encoding="utf-8")
     (tmp_path / "a.txt").write_text("x 1", encoding="utf-8")
-    result = invoke(tmp_path, "--out", tmp_path / "report")
+    result = invoke(tmp_path, "--out", beside(tmp_path))
     assert result.exit_code == EXIT_INPUT, result.output
     assert "skipped a.txt: no gold file a.json" in result.stderr
     assert "no document has a gold file" in result.stderr
@@ -408,7 +413,7 @@ def test_failed_document_counts_as_no_output_and_fresh_recomputes(tmp_path: Path
     (tmp_path / "schema.json").write_text(json.dumps(SCHEMA), encoding="utf-8")
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "empty.json").write_text(json.dumps(GOLD), encoding="utf-8")
-    out = tmp_path / "report"
+    out = beside(tmp_path)
     args = (tmp_path, "--no-think", "--no-self-correct", "--device", "cpu", "--out", out)
 
     first = invoke(*args)

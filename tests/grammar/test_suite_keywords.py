@@ -106,6 +106,7 @@ REMOTE = "refers outside the schema (an $id base, a URN or the metaschema): refu
 FALSE_SUBSCHEMA = "a `false` subschema that nothing gets round: refused as unsatisfiable"
 COMPILE_GAPS: dict[tuple[str, str], str] = {
     ("defs", "validate definition against metaschema"): REMOTE,
+    ("enum", "empty enum"): "an empty enum matches nothing: refused by the schema check",
     ("items", "items with boolean schema (false)"): FALSE_SUBSCHEMA,
     ("prefixItems", "prefixItems with boolean schemas"): FALSE_SUBSCHEMA,
     ("properties", "properties with boolean schema"): FALSE_SUBSCHEMA,

@@ -28,9 +28,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fnmatch
+import hashlib
 import json
 import os
-import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,8 +54,14 @@ from thinkjson_edge.batch.layout import (
 )
 from thinkjson_edge.batch.manifest import manifest_text
 from thinkjson_edge.errors import InputError, OutputWriteError, ThinkJsonError
-from thinkjson_edge.files import is_temporary, sha256_file, write_atomically
-from thinkjson_edge.pipeline.documents import read_document
+from thinkjson_edge.files import (
+    is_temporary,
+    leads_outside,
+    open_regular,
+    special_file_kind,
+    write_atomically,
+)
+from thinkjson_edge.pipeline.documents import document_limit, read_document
 from thinkjson_edge.pipeline.findings import REVIEW
 
 if TYPE_CHECKING:
@@ -64,6 +70,7 @@ if TYPE_CHECKING:
     from thinkjson_edge.schema import Schema
 
 _SLEEP_STEP = 0.1  # seconds; how quickly an idle watch notices a stop request
+_HASH_PIECE = 1 << 20
 
 try:
     import fcntl
@@ -81,6 +88,7 @@ class BatchOptions:
     interval: float = 2.0  # seconds between scans when watching
     settle: float = 1.0  # when watching, files modified this recently wait for the next scan
     reuse_prefix: bool = True  # False evaluates every prompt in full (for measuring the cache)
+    follow_links: bool = False  # also read files whose links lead out of the input folder
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,22 @@ class InputFile:
     path: Path
     size: int
     mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A file under the input folder that is never read: a link out of it, a pipe, a device."""
+
+    rel: str
+    reason: str
+
+
+@dataclass
+class Scan:
+    """What a scan of the input folder found: the inputs, and the files left unread."""
+
+    inputs: list[InputFile] = field(default_factory=list)
+    unread: list[Unread] = field(default_factory=list)
 
 
 class Observer(Protocol):
@@ -103,6 +127,8 @@ class Observer(Protocol):
     def started(self, file: str) -> None: ...
 
     def finished(self, file: str, outcome: Outcome) -> None: ...
+
+    def skipped(self, file: str, reason: str) -> None: ...
 
     def waiting(self) -> None: ...
 
@@ -123,6 +149,9 @@ class SilentObserver:
     def finished(self, file: str, outcome: Outcome) -> None:
         pass
 
+    def skipped(self, file: str, reason: str) -> None:
+        pass
+
     def waiting(self) -> None:
         pass
 
@@ -140,6 +169,8 @@ class BatchSummary:
     skipped_invalid: int = 0
     pending: int = 0  # not reached (the run was stopped)
     problems: list[dict[str, str | None]] = field(default_factory=list)  # failed/invalid now
+    # Files never read: links out of the input folder, and files that are not regular.
+    not_read: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0  # wall time of the run, model loading included
     load_seconds: float = 0.0
     busy_seconds: float = 0.0  # reading, extracting and writing, summed over processed files
@@ -191,6 +222,7 @@ class Batch:
     ) -> None:
         self.in_dir = in_dir
         self.out_dir = out_dir
+        self._in_root = in_dir.resolve()  # where every input must lie, links followed
         self.schema = schema
         self.schema_hash = schema.sha256
         self.options = options or BatchOptions()
@@ -202,6 +234,7 @@ class Batch:
         self._store: JobStore | None = None
         self._seen: set[str] = set()
         self._attempted: set[str] = set()  # processed in this run: retried at most once
+        self._unread: dict[str, str] = {}  # file -> why it is not read, as last scanned
         self._summary = BatchSummary()
         self.recovered: list[Job] = []  # left running by a process that died; redone last
         self.removed_temporaries = 0
@@ -287,7 +320,15 @@ class Batch:
         settled = time.time() - self.options.settle if self.options.watch else None
         work: list[tuple[InputFile, str, str | None]] = []
         resumed: set[str] = set()
-        for item in scan_inputs(self.in_dir, self.out_dir, self.options.globs, settled):
+        scan = scan_folder(
+            self.in_dir,
+            self.out_dir,
+            self.options.globs,
+            settled,
+            follow_links=self.options.follow_links,
+        )
+        self._note_unread(scan.unread)
+        for item in scan.inputs:
             self._seen.add(item.rel)
             job = jobs.get(item.rel)
             # An unchanged size and mtime means unchanged content: no need to read it again.
@@ -319,12 +360,21 @@ class Batch:
         # Files a process died on (or that were abandoned) go last: should one of them crash
         # the process, the other files still get done.
         work.sort(key=lambda entry: entry[0].rel in resumed)
-        self._model()
+        if any(error is None for _item, _digest, error in work):
+            self._model()  # files refused unread (a pipe, too large) need no model
         self.observer.planned(len(work))
         for item, digest, error in work:
             if self.should_stop():
                 return
             self._process(item, digest, error)
+
+    def _note_unread(self, unread: list[Unread]) -> None:
+        """Say once per run why each file is left unread (again only if the reason changes)."""
+        current = {entry.rel: entry.reason for entry in unread}
+        for rel, reason in current.items():
+            if self._unread.get(rel) != reason:
+                self.observer.skipped(rel, reason)
+        self._unread = current
 
     def _process(self, item: InputFile, digest: str, read_error: str | None) -> None:
         self._attempted.add(item.rel)
@@ -347,6 +397,9 @@ class Batch:
         extractor = self._model()
         if not self.options.reuse_prefix:
             extractor.engine.forget_prompt()
+        if not self.options.follow_links and leads_outside(item.path, self._in_root):
+            # It became a link out after the scan: still not read.
+            return self._failure(item.rel, f"{item.path}: {_link_out(item.path)}", started)
         try:
             document = read_document(item.path)
             result = extractor.extract(document, self.schema)
@@ -434,6 +487,11 @@ class Batch:
                 skipped[status] += 1
             if job is not None and status in (JobStatus.FAILED, JobStatus.INVALID):
                 summary.problems.append({"file": rel, "status": str(status), "error": job.error})
+        summary.not_read = [
+            {"file": rel, "reason": reason}
+            for rel, reason in sorted(self._unread.items())
+            if os.path.lexists(self.in_dir / rel)
+        ]
         summary.skipped_done = skipped[JobStatus.DONE]
         summary.skipped_failed = skipped[JobStatus.FAILED]
         summary.skipped_invalid = skipped[JobStatus.INVALID]
@@ -449,12 +507,30 @@ def scan_inputs(
     globs: Sequence[str] = (),
     modified_before: float | None = None,
 ) -> list[InputFile]:
+    """The input files of ``scan_folder``."""
+    return scan_folder(in_dir, out_dir, globs, modified_before).inputs
+
+
+def scan_folder(
+    in_dir: Path,
+    out_dir: Path | None = None,
+    globs: Sequence[str] = (),
+    modified_before: float | None = None,
+    *,
+    follow_links: bool = False,
+) -> Scan:
     """Every input file under ``in_dir``, sorted: hidden files and folders and ``out_dir``
-    left out, filtered by ``globs``, and (when given) last modified before a time."""
+    left out, filtered by ``globs``, and (when given) last modified before a time.
+
+    Only regular files inside ``in_dir`` are inputs: a link that leads out of it (unless
+    ``follow_links``) and a file that is not regular (a pipe, a socket, a device) are listed
+    as unread instead. Links to folders are not followed.
+    """
+    root = in_dir.resolve()
     skip = out_dir.resolve() if out_dir is not None else None
-    found = []
-    for root, folders, names in os.walk(in_dir):
-        here = Path(root)
+    scan = Scan()
+    for here_name, folders, names in os.walk(in_dir):
+        here = Path(here_name)
         folders[:] = [
             name
             for name in folders
@@ -470,14 +546,35 @@ def scan_inputs(
             try:
                 info = path.stat()
             except OSError:  # a broken link: kept, so it is recorded as failed when read
-                found.append(InputFile(rel, path, -1, 0))
+                scan.inputs.append(InputFile(rel, path, -1, 0))
                 continue
-            if not stat.S_ISREG(info.st_mode):
-                continue
-            if modified_before is not None and info.st_mtime > modified_before:
-                continue  # maybe still being written: the next scan takes it
-            found.append(InputFile(rel, path, info.st_size, info.st_mtime_ns))
-    return sorted(found, key=lambda item: item.rel)
+            reason = _unread_reason(path, info, root, follow_links)
+            if reason is not None:
+                scan.unread.append(Unread(rel, reason))
+            elif modified_before is None or info.st_mtime <= modified_before:
+                # (a file modified later may still be being written: the next scan takes it)
+                scan.inputs.append(InputFile(rel, path, info.st_size, info.st_mtime_ns))
+    scan.inputs.sort(key=lambda item: item.rel)
+    scan.unread.sort(key=lambda entry: entry.rel)
+    return scan
+
+
+def _unread_reason(path: Path, info: os.stat_result, root: Path, follow_links: bool) -> str | None:
+    """Why a file found in the input folder is not read, or None for an input."""
+    if not follow_links and leads_outside(path, root):
+        return _link_out(path)
+    kind = special_file_kind(info.st_mode)
+    if kind is not None:
+        return f"is {kind}, not a regular file; only regular files are read"
+    return None
+
+
+def _link_out(path: Path) -> str:
+    try:
+        target = str(path.resolve())
+    except (OSError, RuntimeError):
+        target = "a place"
+    return f"is a link to {target}, outside IN_DIR; not read (--follow-links reads it)"
 
 
 def matches(rel: str, pattern: str) -> bool:
@@ -487,11 +584,26 @@ def matches(rel: str, pattern: str) -> bool:
 
 
 def hash_file(path: Path) -> tuple[str, str | None]:
-    """(sha256 of the bytes, None), or ("", why it cannot be read)."""
+    """(sha256 of the bytes, None), or ("", why it cannot be read).
+
+    Like a document read: only a regular file is opened (a pipe never blocks the batch),
+    and no more than the document limit is read.
+    """
+    limit = document_limit()
+    maximum, read = limit.value(), 0
+    digest = hashlib.sha256()
     try:
-        return sha256_file(path), None
+        with open_regular(path, error=InputError) as stream:
+            while piece := stream.read(_HASH_PIECE):
+                read += len(piece)
+                if read > maximum:
+                    return "", f"{path}: is larger than {limit.refusal()}"
+                digest.update(piece)
+    except InputError as error:
+        return "", str(error)
     except OSError as exc:
         return "", f"{path}: cannot be read ({exc.strerror or exc})"
+    return digest.hexdigest(), None
 
 
 def remove_temporaries(out_dir: Path) -> int:
@@ -529,8 +641,20 @@ class OutputLock:
                 f"{path.parent}: another batch (process {holder}) is using this output "
                 "folder; wait for it to end or choose another --out"
             ) from exc
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, f"{os.getpid()}\n".encode())
+        self._write_pid()
+
+    def _write_pid(self) -> None:
+        """Write our pid for viewers; a full disk here is a write failure, not a crash."""
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:
+            self.release()
+            raise OutputWriteError(
+                f"{self.path}: the batch's lock file cannot be written ({exc.strerror or exc}); "
+                "free some space in the output folder or choose another --out"
+            ) from exc
 
     def release(self) -> None:
         """Empty the file first: a pid left in it would make viewers think a batch still runs."""

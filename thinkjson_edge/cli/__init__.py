@@ -6,12 +6,31 @@ errors become exit codes here only (``exit_codes.py``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from thinkjson_edge import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The command group, whose output to stdout is checked to its last byte (``stdout.py``)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        from thinkjson_edge.cli.exit_codes import fail
+        from thinkjson_edge.cli.stdout import StdoutWriteError, finish_stdout, guard_stdout
+
+        try:
+            guard_stdout()
+            try:
+                return super().main(*args, **kwargs)
+            finally:  # also on sys.exit: an exit code must not hide a lost result
+                finish_stdout()
+        except StdoutWriteError as error:
+            fail(error)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="thinkjson-edge")
 def main() -> None:
     """Extract schema-valid JSON from documents with a small local model. No network is used."""

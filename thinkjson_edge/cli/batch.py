@@ -27,6 +27,7 @@ from thinkjson_edge.cli.options import (
     model_options,
     out_option,
     quiet_option,
+    read_limit_options,
     schema_option,
 )
 
@@ -67,7 +68,13 @@ _PROBLEMS_SHOWN = 10  # in the summary on stderr; --json and the database have t
     help="Seconds between polls with --watch.",
 )
 @click.option("--retry-failed", is_flag=True, help="Process failed and invalid files again.")
+@click.option(
+    "--follow-links",
+    is_flag=True,
+    help="Also read files whose symlinks lead out of IN_DIR (skipped and listed otherwise).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@read_limit_options
 @model_options
 @extraction_options()
 @quiet_option("No progress and no summary on stderr.")
@@ -79,6 +86,7 @@ def batch(
     watch: bool,
     interval: float,
     retry_failed: bool,
+    follow_links: bool,
     as_json: bool,
     model: str | None,
     device: str,
@@ -88,31 +96,37 @@ def batch(
     """Extract one object per file under IN_DIR into OUT_DIR/<path>.json, resumably.
 
     Files already done with the same content and schema are skipped, so an interrupted or
-    killed batch is resumed by running the same command again.
+    killed batch is resumed by running the same command again. Only regular files inside
+    IN_DIR are read: links out of it, pipes, sockets and devices are skipped and listed.
     """
     from rich.console import Console
 
     from thinkjson_edge.batch.runner import Batch, BatchOptions
-    from thinkjson_edge.grammar.compiler import compile_schema
+    from thinkjson_edge.pipeline.documents import check_read_limits
     from thinkjson_edge.pipeline.extractor import LazyExtractor
-    from thinkjson_edge.schema import load_schema
+    from thinkjson_edge.pipeline.schema_check import load_usable_schema
 
-    _check_folders(in_dir, out_dir)
+    _check_folders(in_dir, out_dir, schema_path, model)
     console = Console(stderr=True, quiet=quiet, highlight=False)
     extractor = LazyExtractor(model, device, options)
     stop = _StopRequests(console)
     observer = _ProgressObserver(console)
     try:
         with guarded():
-            schema = load_schema(schema_path)
-            compile_schema(schema.schema)  # an unusable schema stops the batch before it starts
+            check_read_limits()  # a bad setting stops the batch, not each file
+            # an unusable schema stops the batch before it starts
+            schema = load_usable_schema(schema_path, options.grammar_limits)
             runner = Batch(
                 in_dir,
                 out_dir,
                 schema,
                 extractor.get,
                 BatchOptions(
-                    globs=globs, retry_failed=retry_failed, watch=watch, interval=interval
+                    globs=globs,
+                    retry_failed=retry_failed,
+                    watch=watch,
+                    interval=interval,
+                    follow_links=follow_links,
                 ),
                 observer=observer,
                 should_stop=stop.requested,
@@ -157,12 +171,12 @@ def batch_exit_code(summary: BatchSummary, *, watch: bool) -> int:
     return EXIT_OK
 
 
-def _check_folders(in_dir: Path, out_dir: Path) -> None:
-    source, target = in_dir.resolve(), out_dir.resolve()
-    if target == source:
-        raise click.UsageError("--out must not be IN_DIR itself (results would become inputs)")
-    if target in source.parents:
-        raise click.UsageError("IN_DIR must not be inside --out")
+def _check_folders(in_dir: Path, out_dir: Path, schema_path: Path, model: str | None) -> None:
+    from thinkjson_edge.cli.path_guard import check_paths, file_place, folder_place, model_place
+
+    with guarded():
+        inputs = [*folder_place("IN_DIR", in_dir), *file_place("--schema", schema_path)]
+        check_paths([*inputs, *model_place(model)], folder_place("--out", out_dir))
 
 
 class _StopRequests:
@@ -252,6 +266,9 @@ class _ProgressObserver:
                 f"{outcome.status}: {file}: {outcome.error}", markup=False, soft_wrap=True
             )
 
+    def skipped(self, file: str, reason: str) -> None:
+        self._console.print(f"warning: skipped {file}: {reason}", markup=False, soft_wrap=True)
+
     def waiting(self) -> None:
         if self._task is not None:
             self._progress.update(self._task, description="watching for new files")
@@ -291,6 +308,7 @@ def _print_summary(console: Console, summary: BatchSummary) -> None:
         ("skipped: failed before", summary.skipped_failed),
         ("skipped: invalid before", summary.skipped_invalid),
         ("not reached", summary.pending),
+        ("skipped: not read (see below)", len(summary.not_read)),
     ]
     for label, count in rows:
         if count or label in ("done", "failed"):
@@ -315,6 +333,12 @@ def _print_summary(console: Console, summary: BatchSummary) -> None:
     if len(summary.problems) > _PROBLEMS_SHOWN:
         more = len(summary.problems) - _PROBLEMS_SHOWN
         console.print(f"  ... and {more} more (see --json or the job database)")
+    for entry in summary.not_read[:_PROBLEMS_SHOWN]:
+        console.print(
+            f"  not read: {entry['file']}: {entry['reason']}", markup=False, soft_wrap=True
+        )
+    if len(summary.not_read) > _PROBLEMS_SHOWN:
+        console.print(f"  ... and {len(summary.not_read) - _PROBLEMS_SHOWN} more (see --json)")
 
 
 def _shorten(text: str, width: int = 40) -> str:

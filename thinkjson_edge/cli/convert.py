@@ -105,6 +105,7 @@ def convert(
             click.echo(line, err=True)
 
     with guarded():
+        _check_paths(base, adapter, train_config, out, report_file, folder_out=to_hf)
         try:
             if lora_gguf:
                 _lora_gguf(base, adapter, out, say)
@@ -115,6 +116,27 @@ def convert(
             raise ThinkJsonError(message) from exc
         except OSError as exc:
             raise OutputWriteError(f"cannot write {out}: {exc}") from exc
+
+
+def _check_paths(
+    base: str,
+    adapter: Path | None,
+    train_config: Path | None,
+    out: Path,
+    report_file: Path | None,
+    *,
+    folder_out: bool,
+) -> None:
+    """No output may be an input, or hold one: refused before minutes of conversion."""
+    from thinkjson_edge.cli.path_guard import check_paths, file_place, folder_place
+
+    base_path = Path(base).expanduser()
+    base_place = folder_place if base_path.is_dir() else file_place
+    inputs = [*folder_place("--adapter", adapter), *file_place("--train-config", train_config)]
+    if base_path.exists():
+        inputs += base_place("--base", base_path)
+    out_place = folder_place if folder_out else file_place
+    check_paths(inputs, [*out_place("--out", out), *file_place("--report-file", report_file)])
 
 
 def _convert(

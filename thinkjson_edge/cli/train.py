@@ -41,7 +41,8 @@ def _config_options(function: F) -> F:
         "-c",
         "config_spec",
         required=True,
-        help="YAML config file, or a packaged one: cpu-smoke, gpu-qwen2.5-1.5b, tune.",
+        help="YAML config file, or a packaged one: cpu-smoke, default-adapter, "
+        "gpu-qwen2.5-1.5b, tune.",
     )(function)
 
 
@@ -202,3 +203,40 @@ def score(config_spec: str, overrides: tuple[str, ...], stage: str) -> None:
         from thinkjson_edge.train.score import run_score
 
         _report(run_score(_load(config_spec, overrides), int(stage), say=_say))
+
+
+@train.command("default-adapter")
+@click.option(
+    "--config",
+    "-c",
+    "config_spec",
+    default="default-adapter",
+    show_default=True,
+    help="YAML config file, or a packaged one.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config setting, e.g. --set sft.time_budget_minutes=30 (repeatable).",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The adapter GGUF to write [default: OUTPUT_DIR/default-adapter.gguf].",
+)
+@click.option(
+    "--resume", is_flag=True, help="Go on from the last complete checkpoint (sft.save_steps)."
+)
+def default_adapter(
+    config_spec: str, overrides: tuple[str, ...], out: Path | None, resume: bool
+) -> None:
+    """Train the default model's adapter on synthetic documents and write it as a GGUF."""
+    with guarded():
+        from thinkjson_edge.train.default_adapter import build_default_adapter
+
+        config = _load(config_spec, overrides)
+        target = out or Path(config.output_dir) / "default-adapter.gguf"
+        build_default_adapter(config, target, _say, resume=resume)

@@ -57,12 +57,13 @@ def tui(
     FILE_OR_DIR is a document to review, a folder to pick documents from, or the output
     folder of `thinkjson-edge batch`. Press ? in the interface for every key.
     """
-    from thinkjson_edge.schema import load_schema
+    from thinkjson_edge.pipeline.schema_check import load_usable_schema
     from thinkjson_edge.tui.app import ReviewApp
 
     stay_offline()  # the interface never reaches the network
     with guarded():
-        schema = load_schema(schema_path) if schema_path is not None else None
+        _check_save_path(target, schema_path, save_path)
+        schema = load_usable_schema(schema_path, options.grammar_limits) if schema_path else None
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         click.echo("thinkjson-edge: error: tui needs an interactive terminal", err=True)
         sys.exit(EXIT_USAGE)
@@ -76,3 +77,13 @@ def tui(
         run_on_open=run_on_open,
     )
     app.run()
+
+
+def _check_save_path(target: Path | None, schema_path: Path | None, save_path: Path | None) -> None:
+    """Ctrl+S must not save over the document, the schema or a folder of them."""
+    from thinkjson_edge.cli.path_guard import check_paths, file_place, folder_place
+
+    inputs = file_place("--schema", schema_path)
+    if target is not None:
+        inputs += (folder_place if target.is_dir() else file_place)("FILE_OR_DIR", target)
+    check_paths(inputs, file_place("--out", save_path))

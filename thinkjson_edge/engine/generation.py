@@ -13,13 +13,26 @@ PieceListener = Callable[[bytes, bool], None]
 CopyPolicy = Callable[[tuple[str | int, ...]], bool]
 
 
+# How a generation ended when it ran out of its budget before the object was complete.
+STOP_TOKEN_LIMIT = "token-limit"
+STOP_TIME_LIMIT = "time-limit"
+BUDGET_STOPS = frozenset({STOP_TOKEN_LIMIT, STOP_TIME_LIMIT})
+
+
 @dataclass(frozen=True)
 class DecodeLimits:
-    """Budgets and sampling settings for one generation."""
+    """Budgets and sampling settings for one generation.
+
+    Closing mode starts ``closing_reserve`` tokens before ``max_json_tokens`` (or at 90 % of
+    ``max_seconds``); decoding stops outright ``closing_reserve`` tokens after it (or at
+    ``max_seconds``), so a grammar that cannot close (a required property that contains
+    its own object) cannot run on until the context is full.
+    """
 
     max_think_tokens: int = 256
     max_json_tokens: int = 2048
     closing_reserve: int = 64  # tokens kept back to finish the object in closing mode
+    max_seconds: float | None = None  # wall clock of one generation, prompt included
     temperature: float = 0.0  # 0 is greedy
     seed: int = 0
     full_mask: bool = False  # mask the whole vocabulary every step (for testing the fast path)
@@ -68,8 +81,9 @@ class Generation:
     text: str
     reasoning: str | None
     json_text: str
-    # "complete", "closed-at-budget", "closed-on-repetition" or "truncated"; "merged" for the
-    # object merged from the chunks of a long document (its counts are the chunks' sums).
+    # "complete", "closed-at-budget", "closed-on-repetition", "truncated" (the context is
+    # full), "token-limit" or "time-limit" (see DecodeLimits); "merged" for the object
+    # merged from the chunks of a long document (its counts are the chunks' sums).
     stop_reason: str
     think_stop_reason: str | None  # "model", "budget" or "repetition"; None without reasoning
     prompt_tokens: int

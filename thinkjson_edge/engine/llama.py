@@ -39,6 +39,8 @@ import numpy as np
 
 from thinkjson_edge.engine.copy_guard import CopyGuard, SortedVocabulary
 from thinkjson_edge.engine.generation import (
+    STOP_TIME_LIMIT,
+    STOP_TOKEN_LIMIT,
     CopyRequest,
     DecodeLimits,
     Generation,
@@ -66,6 +68,7 @@ _LOOP_MIN_BYTES = 32
 _FAST_CANDIDATES = 256
 _FAST_SAMPLES = 16
 _SPAN_MAX_TOKENS = 48  # a searched value that has not closed by then is dropped
+_CLOSING_TIME_SHARE = 0.9  # of max_seconds: when closing mode starts on a time budget
 _CLOSERS = frozenset(b'"]}')
 _CLOSERS_WITH_COMMA = frozenset(b'"]},')
 
@@ -170,6 +173,7 @@ class Engine:
             room=self.n_ctx - len(prompt_tokens),
             on_piece=on_piece,
             copy=copy,
+            started=started,
         )
         try:
             run.decode()
@@ -400,11 +404,13 @@ class _Decoding:
         room: int,
         on_piece: PieceListener | None = None,
         copy: CopyRequest | None = None,
+        started: float | None = None,
     ) -> None:
         self.engine = engine
         self.on_piece = on_piece
         self.limits = limits
         self.room = room
+        self.budget = _Budget(limits, time.perf_counter() if started is None else started)
         self.grammar = engine.new_grammar(grammar)
         self.output = _Output(think)
         self.tokens: list[int] = []
@@ -440,8 +446,11 @@ class _Decoding:
         if self.output.in_think:
             self.force(THINK_OPEN)
         while len(self.tokens) < self.room:
+            if (spent := self.budget.spent(self.json_tokens)) is not None:
+                self.stop_reason = spent
+                return
             if self.output.in_think:
-                if self.think_tokens >= self.limits.max_think_tokens:
+                if self.think_tokens >= self.limits.max_think_tokens or self.budget.time_short():
                     self.close_think("budget")
                     continue
                 if loop_span(self.output.think):
@@ -473,6 +482,7 @@ class _Decoding:
         if (
             self.json_tokens >= self.limits.max_json_tokens - reserve
             or self.room - len(self.tokens) <= reserve
+            or self.budget.time_short()
         ):
             self.closing_reason, self.closing_floor = "closed-at-budget", None
         elif span := loop_span(self.output.json):
@@ -651,6 +661,28 @@ class _Decoding:
 
     def close(self) -> None:
         self.grammar.close()
+
+
+class _Budget:
+    """One generation's hard limits: JSON tokens and wall-clock time (see DecodeLimits)."""
+
+    def __init__(self, limits: DecodeLimits, started: float) -> None:
+        self.max_json_tokens = limits.max_json_tokens + limits.closing_reserve
+        seconds = limits.max_seconds
+        self.deadline = None if seconds is None else started + seconds
+        self.closing_at = None if seconds is None else started + seconds * _CLOSING_TIME_SHARE
+
+    def time_short(self) -> bool:
+        """Whether the time left is the share kept for closing the object."""
+        return self.closing_at is not None and time.perf_counter() >= self.closing_at
+
+    def spent(self, json_tokens: int) -> str | None:
+        """The stop reason when a limit is reached, else None."""
+        if json_tokens >= self.max_json_tokens:
+            return STOP_TOKEN_LIMIT
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            return STOP_TIME_LIMIT
+        return None
 
 
 def _probability(logits: np.ndarray, token: int) -> float:

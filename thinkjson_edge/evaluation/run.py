@@ -218,14 +218,14 @@ def run_evaluation(
     so a broken one stops the run before minutes of work.
     """
     from thinkjson_edge.models.choice import choose_model
-    from thinkjson_edge.schema import load_schema
+    from thinkjson_edge.pipeline.schema_check import load_usable_schema
 
     if not dataset.schema_path.is_file():
         raise SchemaError(
             f"{dataset.root}: no {SCHEMA_FILE}; a data folder needs the JSON Schema "
             "the documents are extracted with, beside the documents"
         )
-    schema = load_schema(dataset.schema_path)
+    schema = load_usable_schema(dataset.schema_path, settings.options.grammar_limits)
     cases = dataset.cases[: settings.limit] if settings.limit else dataset.cases
     if not cases:
         raise InputError(f"{dataset.root}: no document has a gold file to compare with")

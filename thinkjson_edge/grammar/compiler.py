@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thinkjson_edge.errors import SchemaError
-from thinkjson_edge.grammar.regex import UnsupportedPattern, pattern_to_gbnf
+from thinkjson_edge.grammar.regex import PatternTooDeep, UnsupportedPattern, pattern_to_gbnf
 from thinkjson_edge.grammar.rules import FORMAT_RULES, inclusive_integer_bounds, integer_range
 from thinkjson_edge.schema import merge_schemas, resolve_local_ref
 
@@ -160,6 +160,7 @@ class _Compiler:
         self.rules: dict[str, str] = {"json": "", "ws": '" "?'}
         self._rule_by_body: dict[str, str] = {}
         self._ref_rules: dict[str, str] = {}
+        self._last_counter: dict[str, int] = {}  # per name base, the number it last took
         self.by_grammar: list[str] = []
         self.validation_only: list[str] = []
 
@@ -175,13 +176,20 @@ class _Compiler:
         return name
 
     def _fresh_name(self, hint: str) -> str:
+        """``hint`` as a rule name, numbered (-2, -3, ...) after the names already taken.
+
+        Names are never released, so the search for a base resumes where it last stopped:
+        naming stays linear in the number of rules, with the names a search from 1 gives.
+        """
         base = re.sub(r"[^a-zA-Z0-9]+", "-", hint).strip("-").lower() or "value"
         if base[0].isdigit():
             base = "r-" + base
-        name, counter = base, 1
+        counter = self._last_counter.get(base, 1)
+        name = base if counter == 1 else f"{base}-{counter}"
         while name in self.rules or name in _RESERVED_NAMES:
             counter += 1
             name = f"{base}-{counter}"
+        self._last_counter[base] = counter
         return name
 
     # -- schemas -----------------------------------------------------------
@@ -296,6 +304,8 @@ class _Compiler:
             where = f"{path}/patternProperties/{pattern}"
             try:
                 key = pattern_to_gbnf(pattern, max_repeat=self.limits.max_string_length)
+            except PatternTooDeep as exc:
+                raise SchemaError(f"{path or '(root)'}/patternProperties: {exc}") from exc
             except UnsupportedPattern:
                 self.validation_only.append(f"{where}: pattern of the key")
                 key = f"char{{0,{self.limits.max_string_length}}}"
@@ -412,6 +422,8 @@ class _Compiler:
         self.rules.setdefault("char", _CHAR)
         try:
             body = pattern_to_gbnf(schema["pattern"], max_repeat=self.limits.max_string_length)
+        except PatternTooDeep as exc:
+            raise SchemaError(f"{path}/pattern: {exc}") from exc
         except UnsupportedPattern:
             self.validation_only.append(f"{where}: pattern")
             return None

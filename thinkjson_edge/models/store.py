@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ from thinkjson_edge.errors import (
     ModelNotInstalledError,
     OutputWriteError,
 )
-from thinkjson_edge.files import atomic_target, sha256_file, write_atomically
+from thinkjson_edge.files import atomic_target, sha256_bytes, sha256_file, write_atomically
 from thinkjson_edge.models.adapter import (
     BASE_NAME_KEY,
     BASE_SHA256_KEY,
@@ -42,9 +43,22 @@ from thinkjson_edge.models.adapter import (
     is_adapter,
     read_adapter,
 )
+from thinkjson_edge.models.bundle_files import (
+    BUNDLE_FORMAT,
+    BUNDLE_MANIFEST,
+    MAX_SIDE_FILE_BYTES,
+    BundleEntry,
+    check_regular,
+    model_name_problem,
+    read_listed,
+    read_manifest,
+    read_regular,
+)
 from thinkjson_edge.models.choice import (
+    BASE_MODEL,
     DEFAULT_MODEL,
     adapter_base,
+    default_adapter_path,
     embedded_model_path,
     models_dir,
 )
@@ -52,8 +66,10 @@ from thinkjson_edge.models.choice import (
 MANIFEST_SUFFIX = ".manifest.json"
 CARD_SUFFIX = ".card.md"
 LICENSE_SUFFIX = ".license.txt"
-BUNDLE_MANIFEST = "manifest.json"
-BUNDLE_FORMAT = "thinkjson-edge-bundle/1"
+# A bundle's side files and where the store keeps them; the store's manifest records each
+# one's sha256 under "extras", and only a file that still matches it is exported.
+SIDE_FILES = {"README.md": CARD_SUFFIX, "LICENSE": LICENSE_SUFFIX}
+EXTRAS_KEY = "extras"
 
 
 @dataclass
@@ -103,8 +119,10 @@ def installed(name: str) -> InstalledModel:
 
 
 def resolve_model_file(spec: str) -> Path:
-    """A GGUF path for a model name, the default model, or a path."""
+    """A GGUF path for a model name, the default model (its adapter), the base, or a path."""
     if spec in (DEFAULT_MODEL, "default"):
+        return default_adapter_path()
+    if spec == BASE_MODEL:
         return embedded_model_path()
     if (store_dir() / f"{spec}.gguf").is_file():
         return store_dir() / f"{spec}.gguf"
@@ -291,13 +309,19 @@ def _count(shape: tuple[int, ...]) -> int:
 
 
 def export_bundle(spec: str, dest: Path, *, name: str | None = None) -> Path:
-    """Write a bundle for the model ``spec`` (name or path) into the folder ``dest``."""
+    """Write a bundle for the model ``spec`` (name or path) into the folder ``dest``.
+
+    An installed model ships only what the store verified: its file must still match the
+    sha256 of its manifest, and its card and license theirs (else new ones are written).
+    """
     from thinkjson_edge.models.gguf import read_header
 
     source = resolve_model_file(spec)
-    name = name or (DEFAULT_MODEL if spec in (DEFAULT_MODEL, "default") else source.stem)
+    embedded = {"default": DEFAULT_MODEL, DEFAULT_MODEL: DEFAULT_MODEL, BASE_MODEL: BASE_MODEL}
+    name = name or embedded.get(spec, source.stem)
     _check_name(name)
-    manifest = installed(name).manifest if (store_dir() / f"{name}.gguf").is_file() else {}
+    stored = store_dir() / f"{name}.gguf"
+    manifest = installed(name).manifest if stored.is_file() else {}
     header = read_header(source)
     dest = Path(dest)
     try:
@@ -305,11 +329,21 @@ def export_bundle(spec: str, dest: Path, *, name: str | None = None) -> Path:
         if any(dest.iterdir()):
             raise OutputWriteError(f"bundle folder {dest} is not empty")
         shutil.copyfile(source, dest / f"{name}.gguf")
-        license_text = _side_text(name, LICENSE_SUFFIX) or _license_note(header.metadata)
+        model_entry = _file_entry(dest, f"{name}.gguf")
+        expected = manifest.get("sha256")
+        if source == stored and expected and model_entry["sha256"] != expected:
+            (dest / f"{name}.gguf").unlink()
+            raise IntegrityError(
+                f"{source} has sha256 {model_entry['sha256']}, its manifest says {expected}; "
+                f"nothing was exported (check it with `thinkjson-edge models verify {name}`)"
+            )
+        license_text = _side_text(name, LICENSE_SUFFIX, manifest) or _license_note(header.metadata)
         (dest / "LICENSE").write_text(license_text, encoding="utf-8")
-        card = _side_text(name, CARD_SUFFIX) or model_card(name, header.metadata, manifest)
+        card = _side_text(name, CARD_SUFFIX, manifest) or model_card(
+            name, header.metadata, manifest
+        )
         (dest / "README.md").write_text(card, encoding="utf-8")
-        files = [_file_entry(dest, f) for f in (f"{name}.gguf", "LICENSE", "README.md")]
+        files = [model_entry, *(_file_entry(dest, f) for f in ("LICENSE", "README.md"))]
         _write_json(
             dest / BUNDLE_MANIFEST,
             {
@@ -327,71 +361,112 @@ def export_bundle(spec: str, dest: Path, *, name: str | None = None) -> Path:
     return dest
 
 
-def import_bundle(bundle: Path, *, name: str | None = None, force: bool = False) -> InstalledModel:
+def import_bundle(
+    bundle: Path,
+    *,
+    name: str | None = None,
+    force: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> InstalledModel:
     """Check every file of ``bundle`` against its manifest, then install the model.
 
-    Nothing is installed unless every checksum and size matches.
+    Nothing is installed unless every listed file is a regular file whose checksum and size
+    match. Only listed files are installed (the model, and its README.md and LICENSE as the
+    store's card and license); ``warn`` hears of any other file in the folder.
     """
     from thinkjson_edge.errors import ConversionError
     from thinkjson_edge.models.gguf import read_header
 
     bundle = Path(bundle)
     manifest = read_bundle_manifest(bundle)
-    problems = []
-    for entry in manifest["files"]:
-        path = bundle / entry["path"]
-        if not path.is_file():
-            problems.append(f"{entry['path']} is missing")
-        elif path.stat().st_size != entry["size"]:
-            problems.append(f"{entry['path']} has {path.stat().st_size} bytes, not {entry['size']}")
-        elif (digest := sha256_file(path)) != entry["sha256"]:
-            problems.append(f"{entry['path']} has sha256 {digest}, not {entry['sha256']}")
+    entries: list[BundleEntry] = manifest["files"]
+    side_files, problems = _check_bundle_files(bundle, entries)
     if problems:
         raise IntegrityError(
             f"bundle {bundle} does not match its manifest, nothing was installed: "
             + "; ".join(problems)
         )
-    gguf_entry = next(e for e in manifest["files"] if e["path"].endswith(".gguf"))
-    gguf_path = bundle / gguf_entry["path"]
+    if warn is not None:
+        for unlisted in _unlisted(bundle, entries):
+            warn(f"{bundle / unlisted} is not listed in the bundle's manifest; not installed")
+    gguf_entry = next(e for e in entries if e.path.endswith(".gguf"))
+    gguf_path = bundle / gguf_entry.path
     try:
         read_header(gguf_path)
     except ConversionError as exc:
         raise IntegrityError(f"bundle {bundle}: {exc}") from exc
     name = name or manifest["name"]
     record = {
-        "sha256": gguf_entry["sha256"],
+        "sha256": gguf_entry.sha256,
         "source": {**manifest.get("source", {}), "bundle": str(bundle.resolve())},
         "quant": manifest.get("quant"),
     }
-    model = install_file(gguf_path, name, record, force=force)
-    for file_name, suffix in (("README.md", CARD_SUFFIX), ("LICENSE", LICENSE_SUFFIX)):
-        if (bundle / file_name).is_file():
-            shutil.copyfile(bundle / file_name, store_dir() / f"{name}{suffix}")
-    return model
+    install_file(gguf_path, name, record, force=force)
+    for file_name, suffix in SIDE_FILES.items():
+        if file_name in side_files:
+            install_side_file(name, suffix, side_files[file_name])
+        else:  # a card or license of a model installed before under this name is not its own
+            _remove_side_file(name, suffix)
+    return installed(name)
+
+
+def _check_bundle_files(
+    bundle: Path, entries: list[BundleEntry]
+) -> tuple[dict[str, bytes], list[str]]:
+    """Every listed file checked (BundleError for a link or a non-regular file): the side
+    files' verified bytes, and what does not match the manifest."""
+    side_files: dict[str, bytes] = {}
+    problems: list[str] = []
+    for entry in entries:
+        path = bundle / entry.path
+        try:
+            if entry.path in SIDE_FILES:
+                side_files[entry.path] = read_listed(bundle, entry, MAX_SIDE_FILE_BYTES)
+                continue
+            size = check_regular(path).st_size
+        except FileNotFoundError:
+            problems.append(f"{entry.path} is missing")
+            continue
+        except IntegrityError as exc:
+            problems.append(str(exc))
+            continue
+        if size != entry.size:
+            problems.append(f"{entry.path} has {size} bytes, not {entry.size}")
+        elif (digest := sha256_file(path)) != entry.sha256:
+            problems.append(f"{entry.path} has sha256 {digest}, not {entry.sha256}")
+    return side_files, problems
+
+
+def _unlisted(bundle: Path, entries: list[BundleEntry]) -> list[str]:
+    listed = {entry.path for entry in entries} | {BUNDLE_MANIFEST}
+    try:
+        return sorted(child.name for child in bundle.iterdir() if child.name not in listed)
+    except OSError:
+        return []
+
+
+def install_side_file(name: str, suffix: str, data: bytes) -> None:
+    """Install a model's card or license and record its sha256 in the model's manifest."""
+    folder = store_dir()
+    manifest_path = folder / f"{name}{MANIFEST_SUFFIX}"
+    manifest = installed(name).manifest
+    write_atomically(folder / f"{name}{suffix}", data)
+    extras = dict(manifest.get(EXTRAS_KEY) or {})
+    extras[suffix] = {"sha256": sha256_bytes(data), "size": len(data)}
+    _write_json(manifest_path, {**manifest, EXTRAS_KEY: extras})
+
+
+def _remove_side_file(name: str, suffix: str) -> None:
+    (store_dir() / f"{name}{suffix}").unlink(missing_ok=True)
+    manifest = installed(name).manifest
+    extras = dict(manifest.get(EXTRAS_KEY) or {})
+    if extras.pop(suffix, None) is not None:
+        _write_json(store_dir() / f"{name}{MANIFEST_SUFFIX}", {**manifest, EXTRAS_KEY: extras})
 
 
 def read_bundle_manifest(bundle: Path) -> dict[str, Any]:
-    """The bundle's manifest, checked for shape (not yet for checksums)."""
-    path = Path(bundle) / BUNDLE_MANIFEST
-    if not path.is_file():
-        raise BundleError(f"{bundle} is not a model bundle: it has no {BUNDLE_MANIFEST}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BundleError(f"{path} cannot be read: {exc}") from exc
-    files = manifest.get("files") if isinstance(manifest, dict) else None
-    if manifest.get("format") != BUNDLE_FORMAT or not isinstance(files, list):
-        raise BundleError(f"{path} is not a {BUNDLE_FORMAT} manifest")
-    for entry in files:
-        ok = isinstance(entry, dict) and isinstance(entry.get("path"), str)
-        ok = ok and isinstance(entry.get("sha256"), str) and isinstance(entry.get("size"), int)
-        if not ok or Path(entry["path"]).name != entry["path"]:  # no folders, no "../"
-            raise BundleError(f"{path}: bad file entry {entry!r}")
-    if sum(e["path"].endswith(".gguf") for e in files) != 1:
-        raise BundleError(f"{path} must list exactly one .gguf file")
-    if not isinstance(manifest.get("name"), str):
-        raise BundleError(f"{path} has no model name")
-    return manifest
+    """The bundle's manifest, checked for shape (not yet for checksums); see bundle_files."""
+    return read_manifest(bundle)
 
 
 def model_card(name: str, metadata: dict[str, Any], manifest: dict[str, Any]) -> str:
@@ -440,9 +515,23 @@ def _side_files(name: str) -> list[Path]:
     return [store_dir() / f"{name}{s}" for s in (MANIFEST_SUFFIX, CARD_SUFFIX, LICENSE_SUFFIX)]
 
 
-def _side_text(name: str, suffix: str) -> str | None:
+def _side_text(name: str, suffix: str, manifest: dict[str, Any]) -> str | None:
+    """The installed card or license, only when it is the file the store verified."""
+    record = (manifest.get(EXTRAS_KEY) or {}).get(suffix)
+    if not isinstance(record, dict):
+        return None  # installed without a checksum: not shipped, a new one is written
     path = store_dir() / f"{name}{suffix}"
-    return path.read_text(encoding="utf-8") if path.is_file() else None
+    try:
+        data = read_regular(path, MAX_SIDE_FILE_BYTES)
+    except FileNotFoundError:
+        return None
+    except BundleError as exc:
+        raise IntegrityError(f"{exc}; reinstall {name!r}") from exc
+    if sha256_bytes(data) != record.get("sha256"):
+        raise IntegrityError(
+            f"{path} is not the file that was installed (its sha256 differs); reinstall {name!r}"
+        )
+    return data.decode("utf-8", errors="replace")
 
 
 def _license_note(metadata: dict[str, Any]) -> str:
@@ -458,7 +547,7 @@ def _file_entry(folder: Path, name: str) -> dict[str, Any]:
 
 
 def _check_name(name: str) -> None:
-    if not name or Path(name).name != name or name.startswith(".") or name.endswith(".gguf"):
+    if model_name_problem(name):
         raise ModelLoadError(f"{name!r} is not a usable model name (a plain name, no .gguf)")
 
 

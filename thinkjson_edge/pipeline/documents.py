@@ -7,6 +7,11 @@ its visible text; PDFs give their text layer, page by page; DOCX files give
 their paragraphs and tables in body order. Everything else is refused with a
 message naming what the file looks like, so a user knows what to do with it.
 
+Only regular files are read, and what is read is bounded as it is read: the file's
+bytes, what a DOCX unpacks to and how many members it has (checked before anything is
+unpacked), and the characters of the text. Each limit has an environment variable that
+raises it (``read_limits`` lists them).
+
 The PDF and DOCX libraries are imported only when such a file is read, which
 keeps ``import thinkjson_edge`` light.
 """
@@ -17,7 +22,9 @@ import codecs
 import io
 import logging
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -25,12 +32,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from thinkjson_edge.errors import InputError
+from thinkjson_edge.files import MB, ReadLimit, format_size, read_bounded
 from thinkjson_edge.models.gguf import GGUF_MAGIC
 
 if TYPE_CHECKING:
     from docx.table import Table, _Cell
 
-MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+# Defaults of the limits on one document (each raised by the variable named below).
+MAX_DOCUMENT_BYTES = 50 * MB
+MAX_TEXT_CHARACTERS = 10_000_000  # beyond any local model's context times the chunk limit
+# python-docx parses a DOCX's XML whole, at about 12 bytes of memory per byte of XML.
+MAX_UNPACKED_BYTES = 50 * MB
+MAX_ARCHIVE_MEMBERS = 10_000  # Word writes a few dozen
+DOCUMENT_MB_VARIABLE = "THINKJSON_MAX_DOCUMENT_MB"
+TEXT_CHARS_VARIABLE = "THINKJSON_MAX_TEXT_CHARS"
 
 # Page separator in the text of paged documents (PDF).
 PAGE_BREAK = "\f"
@@ -99,10 +114,12 @@ class _Content(NamedTuple):
 def read_document(path: str | Path) -> Document:
     """Read a file into a Document, or raise InputError saying why it cannot be used."""
     path = Path(path)
-    data = _read_bytes(path)
+    check_read_limits()  # a limit set to nonsense is refused whatever the file
+    data = read_bounded(path, document_limit(), error=InputError)
     source = str(path)
     kind = _detect_kind(path, data, source)
     content = _READERS[kind](data, source)
+    _refuse_long_text(len(content.text), source)
     return Document(
         text=content.text,
         source=source,
@@ -137,24 +154,76 @@ def decode_text(data: bytes, source: str = "<bytes>") -> tuple[str, str]:
     return text, encoding
 
 
+# --- limits -----------------------------------------------------------------
+
+
+def document_limit() -> ReadLimit:
+    """The bound on a document file's bytes."""
+    return ReadLimit(
+        "one document", DOCUMENT_MB_VARIABLE, MAX_DOCUMENT_BYTES, option="--max-document-mb"
+    )
+
+
+def text_limit() -> ReadLimit:
+    """The bound on the characters of a document's text, whatever its format."""
+    return ReadLimit(
+        "the text of one document",
+        TEXT_CHARS_VARIABLE,
+        MAX_TEXT_CHARACTERS,
+        unit="characters",
+        option="--max-text-chars",
+    )
+
+
+def unpacked_limit() -> ReadLimit:
+    """The bound on what the members of one DOCX add up to, unpacked."""
+    return ReadLimit("what one DOCX unpacks to", "THINKJSON_MAX_UNPACKED_MB", MAX_UNPACKED_BYTES)
+
+
+def members_limit() -> ReadLimit:
+    """The bound on how many members one DOCX (or any ZIP archive read) has."""
+    return ReadLimit(
+        "one DOCX or other ZIP archive",
+        "THINKJSON_MAX_ARCHIVE_MEMBERS",
+        MAX_ARCHIVE_MEMBERS,
+        unit="members",
+    )
+
+
+def read_limits() -> tuple[ReadLimit, ...]:
+    """Every limit on reading a document (built afresh, so the current settings count)."""
+    return document_limit(), text_limit(), unpacked_limit(), members_limit()
+
+
+def check_read_limits() -> None:
+    """Raise UsageError now for a limit variable that is set to something unusable."""
+    for limit in read_limits():
+        limit.value()
+
+
+# A character takes at most 4 bytes in every encoding read here (UTF-8, UTF-16/32, GB18030).
+_MAX_BYTES_PER_CHARACTER = 4
+
+
+def _refuse_long_text(characters: int, source: str, *, so_far: bool = False) -> None:
+    """``so_far``: the count is of the text read until now, and there may be more."""
+    limit = text_limit()
+    if characters > limit.value():
+        count = f"{'at least ' if so_far else ''}{characters:,}"
+        raise InputError(f"{source}: its text is {count} characters, more than {limit.refusal()}")
+
+
+def _refuse_long_bytes(data: bytes, source: str) -> None:
+    """Refuse, before any decoding, text whose bytes alone prove it is too long."""
+    limit = text_limit()
+    if len(data) > _MAX_BYTES_PER_CHARACTER * limit.value():
+        raise InputError(
+            f"{source}: its text is over {limit.value():,} characters ({format_size(len(data))}), "
+            f"more than {limit.refusal()}"
+        )
+
+
 # --- dispatch ---------------------------------------------------------------
-
-
-def _read_bytes(path: Path) -> bytes:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected a document file")
-    try:
-        size = path.stat().st_size
-        if size > MAX_DOCUMENT_BYTES:
-            raise InputError(
-                f"{path}: {size / 1e6:.0f} MB is larger than the "
-                f"{MAX_DOCUMENT_BYTES / 1e6:.0f} MB limit for one document"
-            )
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
 
 def _detect_kind(path: Path, data: bytes, source: str) -> str:
@@ -163,7 +232,7 @@ def _detect_kind(path: Path, data: bytes, source: str) -> str:
     if data.startswith(_PDF_SIGNATURE):
         return "pdf"
     if data.startswith(_ZIP_SIGNATURE):
-        names = _zip_names(data)
+        names = _zip_names(data, source)
         if (names is None and suffix == ".docx") or (names and _DOCX_PART in names):
             return "docx"  # a damaged .docx gets the DOCX reader's error
     _refuse_signature(data, source)  # a JPEG named .pdf is refused as a JPEG
@@ -177,12 +246,13 @@ def _detect_kind(path: Path, data: bytes, source: str) -> str:
     return "text"
 
 
-def _zip_names(data: bytes) -> list[str] | None:
+def _zip_names(data: bytes, source: str) -> list[str] | None:
     """The member names of a ZIP archive, or None when it is not a readable one."""
+    _check_zip_directory(data, source)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return archive.namelist()
-    except (zipfile.BadZipFile, OSError):
+    except _ZIP_ERRORS:
         return None
 
 
@@ -196,6 +266,7 @@ def _looks_like_html(data: bytes) -> bool:
 
 
 def _read_text(data: bytes, source: str) -> _Content:
+    _refuse_long_bytes(data, source)  # before encoding detection, which is slow on a long text
     text, encoding = decode_text(data, source)
     return _Content(text, encoding)
 
@@ -418,7 +489,15 @@ def _pdf_page_texts(data: bytes, source: str) -> list[str]:
     logging.getLogger("pypdf").addHandler(_PYPDF_LOG_SINK)
     try:
         reader = PdfReader(io.BytesIO(data))  # tries the empty password itself
-        return [page.extract_text() or "" for page in reader.pages]
+        texts: list[str] = []
+        characters = 0
+        for page in reader.pages:
+            texts.append(page.extract_text() or "")
+            characters += len(texts[-1]) + len(PAGE_BREAK)
+            _refuse_long_text(characters, source, so_far=True)  # pages stop once it is too long
+        return texts
+    except InputError:
+        raise
     except FileNotDecryptedError as exc:
         raise InputError(
             f"{source}: this PDF is encrypted with a password; remove the password "
@@ -440,6 +519,7 @@ def _pdf_page_texts(data: bytes, source: str) -> list[str]:
 
 
 def _read_docx(data: bytes, source: str) -> _Content:
+    _check_docx_archive(data, source)  # before python-docx unpacks anything
     text = _collapse_blank_lines("\n".join(_docx_lines(data, source))).strip()
     if not text:
         raise InputError(f"{source}: this DOCX has no text in its body to extract from")
@@ -486,6 +566,144 @@ def _table_lines(table: Table) -> Iterator[str]:
 def _cell_text(cell: _Cell) -> str:
     # A row stays on one line, so breaks inside a cell (and nested tables) become spaces.
     return " ".join(" ".join(_block_lines(cell.iter_inner_content())).split())
+
+
+# --- ZIP archives -------------------------------------------------------------
+#
+# zipfile trusts an archive's word: it builds an entry for each member the central directory
+# lists, and a member's read() inflates the whole stream into memory before cutting it to
+# the declared size. So the counts and sizes are checked first, and each deflated member is
+# inflated here, piece by piece, to prove it holds no more than it declares; only then does
+# python-docx (through zipfile) read it.
+
+_END_RECORD = b"PK\x05\x06"
+_END_RECORD_SIZE = 22
+_MAX_COMMENT = 0xFFFF
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_LOCATOR_SIZE = 20
+_ZIP64_END_RECORD = b"PK\x06\x06"
+_ZIP64_END_RECORD_SIZE = 56
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then name and extra field lengths
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+# Central directory bytes allowed per allowed member: Word's entries take under 150.
+_DIRECTORY_BYTES_PER_MEMBER = 512
+_INFLATE_PIECE = 1 << 20
+_ENCRYPTED_FLAG = 0x1
+# What zipfile raises on a damaged archive (a version it does not know included).
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    ValueError,
+    EOFError,
+    NotImplementedError,
+    struct.error,
+)
+
+
+def _check_zip_directory(data: bytes, source: str) -> None:
+    """Refuse an archive whose end record lists too many members, before zipfile reads them."""
+    declared = _declared_directory(data)
+    if declared is None:
+        return  # not an archive zipfile can read either; it says why
+    members, directory_bytes = declared
+    limit = members_limit()
+    if members > limit.value():
+        raise InputError(f"{source}: has {members:,} members, more than {limit.refusal()}")
+    if directory_bytes > _DIRECTORY_BYTES_PER_MEMBER * limit.value():
+        raise InputError(
+            f"{source}: its list of members takes {format_size(directory_bytes)}, too much "
+            f"for {limit.refusal()}"
+        )
+
+
+def _declared_directory(data: bytes) -> tuple[int, int] | None:
+    """(members, central directory bytes) as the end record says, or None without one."""
+    at = data.rfind(_END_RECORD, max(0, len(data) - _END_RECORD_SIZE - _MAX_COMMENT))
+    if at < 0 or at + _END_RECORD_SIZE > len(data):
+        return None
+    members, directory_bytes = struct.unpack_from("<HI", data, at + 10)
+    if members != 0xFFFF and directory_bytes != 0xFFFFFFFF:
+        return members, directory_bytes
+    # ZIP64: the real counts are in the record just before the locator.
+    locator = at - _ZIP64_LOCATOR_SIZE
+    record = locator - _ZIP64_END_RECORD_SIZE
+    if record < 0 or not data.startswith(_ZIP64_LOCATOR, locator):
+        return members, directory_bytes
+    if not data.startswith(_ZIP64_END_RECORD, record):
+        return members, directory_bytes
+    wide_members, wide_bytes = struct.unpack_from("<QQ", data, record + 32)
+    return wide_members, wide_bytes
+
+
+def _check_docx_archive(data: bytes, source: str) -> None:
+    """Refuse a DOCX whose members are too many or unpack to too much, before unpacking it."""
+    _check_zip_directory(data, source)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except _ZIP_ERRORS as exc:
+        raise _damaged_docx(source, exc) from exc
+    count_limit, size_limit = members_limit(), unpacked_limit()
+    if len(members) > count_limit.value():
+        raise InputError(
+            f"{source}: has {len(members):,} members, more than {count_limit.refusal()}"
+        )
+    unpacked = sum(member.file_size for member in members)
+    if unpacked > size_limit.value():
+        raise InputError(
+            f"{source}: unpacks to {format_size(unpacked)}, more than {size_limit.refusal()}"
+        )
+    for member in members:
+        _check_member(data, member, source)
+
+
+def _check_member(data: bytes, member: zipfile.ZipInfo, source: str) -> None:
+    """A member must hold no more than it declares (zipfile would inflate all of it)."""
+    if member.compress_type == zipfile.ZIP_STORED:
+        return  # zipfile reads at most its declared bytes
+    if member.compress_type != zipfile.ZIP_DEFLATED or member.flag_bits & _ENCRYPTED_FLAG:
+        problem = f"member {member.filename!r} is encrypted or packed in a way Word never uses"
+        raise _damaged_docx(source, problem)
+    try:
+        start = _member_start(data, member)
+        raw = memoryview(data)[start : start + member.compress_size]
+        inflated = _inflated_size(raw, member.file_size)
+    except (zlib.error, struct.error, ValueError) as exc:
+        raise _damaged_docx(source, f"member {member.filename!r}: {exc}") from exc
+    if inflated > member.file_size:
+        raise InputError(
+            f"{source}: member {member.filename!r} unpacks to more than the "
+            f"{member.file_size:,} bytes it declares; the file is damaged or made to exhaust "
+            "memory, and is not read"
+        )
+
+
+def _member_start(data: bytes, member: zipfile.ZipInfo) -> int:
+    signature, name_length, extra_length = _LOCAL_HEADER.unpack_from(data, member.header_offset)
+    if signature != _LOCAL_SIGNATURE:
+        raise ValueError("its local header is missing")
+    return member.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+
+
+def _inflated_size(raw: memoryview, declared: int) -> int:
+    """How many bytes a deflate stream inflates to, in pieces, stopping once past ``declared``."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    produced = len(inflater.decompress(raw, _INFLATE_PIECE))
+    while inflater.unconsumed_tail and produced <= declared:
+        produced += len(inflater.decompress(inflater.unconsumed_tail, _INFLATE_PIECE))
+    if produced <= declared:
+        produced += len(inflater.flush())  # all input is taken: little output can be left
+    return produced
+
+
+def _damaged_docx(source: str, problem: object) -> InputError:
+    if isinstance(problem, Exception):
+        problem = f"{type(problem).__name__}: {problem}"
+    return InputError(
+        f"{source}: cannot be read as a DOCX ({problem}); the file looks damaged: open and "
+        "re-save it, or export it as PDF or text"
+    )
 
 
 _READERS: dict[str, Callable[[bytes, str], _Content]] = {

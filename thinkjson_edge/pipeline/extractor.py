@@ -27,6 +27,7 @@ from typing import Any
 
 from thinkjson_edge.copying.automaton import CopyIndex
 from thinkjson_edge.engine.generation import (
+    BUDGET_STOPS,
     CopyPolicy,
     CopyRequest,
     DecodeLimits,
@@ -35,7 +36,7 @@ from thinkjson_edge.engine.generation import (
 )
 from thinkjson_edge.engine.llama import DEFAULT_CONTEXT, Engine
 from thinkjson_edge.errors import DocumentTooLongError
-from thinkjson_edge.grammar.compiler import CompiledGrammar, GrammarLimits, compile_schema
+from thinkjson_edge.grammar.compiler import CompiledGrammar, GrammarLimits
 from thinkjson_edge.models.choice import ModelChoice, choose_model
 from thinkjson_edge.pipeline.assessment import MAX_PROBLEMS_IN_PROMPT, assess_output
 from thinkjson_edge.pipeline.chunk_merge import ChunkValue, Merged, merge_chunk_values
@@ -45,6 +46,7 @@ from thinkjson_edge.pipeline.documents import Document, read_document
 from thinkjson_edge.pipeline.findings import (
     INCOMPLETE,
     Finding,
+    budget_findings,
     copied_spans,
     ground_values,
     grounding_findings,
@@ -55,6 +57,7 @@ from thinkjson_edge.pipeline.findings import (
 from thinkjson_edge.pipeline.grounding import NormalisedText
 from thinkjson_edge.pipeline.prompts import correction_messages, extraction_messages
 from thinkjson_edge.pipeline.result import Attempt, ChunkResult, ExtractionResult
+from thinkjson_edge.pipeline.schema_check import usable_grammar
 from thinkjson_edge.schema import Schema, load_schema
 
 # Sees the output as it is written: the attempt's number, a piece of text, whether it is
@@ -67,6 +70,9 @@ CHUNK_SAFETY_MARGIN = 32
 MIN_CHUNK_TOKENS = 64  # below this a chunk holds too little text to extract anything from
 DEFAULT_SPAN_SEARCH = 4  # see BENCHMARKS.md, "Copied values"
 DEFAULT_REVIEW_BELOW = 0.5  # see BENCHMARKS.md: on the training split, 38 of 39 flagged were wrong
+# Wall clock of one attempt (prompt and decoding): minutes of CPU decoding for a large
+# object fit well within it; a decoding that cannot end is stopped.
+DEFAULT_ATTEMPT_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -88,11 +94,15 @@ class ExtractOptions:
     grammar_limits: GrammarLimits = field(default_factory=GrammarLimits)
     max_chunks: int = 64  # a document needing more chunks is refused (DocumentTooLongError)
     chunk_overlap_tokens: int = 128  # text neighbouring chunks share (at most half a chunk)
+    # Wall clock of one attempt; when it is reached the attempt stops with a ``budget``
+    # finding. None or 0: no time limit (the token budget still holds).
+    attempt_seconds: float | None = DEFAULT_ATTEMPT_SECONDS
 
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(
             max_think_tokens=self.max_think_tokens,
             max_json_tokens=self.max_json_tokens,
+            max_seconds=self.attempt_seconds or None,
             temperature=self.temperature,
             seed=self.seed,
             span_search=self.span_search if self.copy else 1,
@@ -202,7 +212,7 @@ class Extractor:
         """The compiled grammar of a schema, compiled once per schema and limits."""
         key = (schema.text, limits)
         if key not in self._grammars:
-            self._grammars[key] = compile_schema(schema.schema, limits)
+            self._grammars[key] = usable_grammar(schema, limits)  # or SchemaError, exit 3
         return self._grammars[key]
 
     def copy_request(
@@ -344,7 +354,8 @@ class Extractor:
         """
         copy = self.copy_request(text, schema, options)
         first = self._attempt(1, prompt, schema, grammar, located, options, copy, on_text)
-        if not (options.self_correct and first.correctable):
+        out_of_budget = first.generation.stop_reason in BUDGET_STOPS  # a second one would be
+        if not (options.self_correct and first.correctable) or out_of_budget:
             return [first], False
         problems = [f.describe() for f in first.correctable[:MAX_PROBLEMS_IN_PROMPT]]
         correction = self._prompt(
@@ -392,6 +403,15 @@ class Extractor:
         )
         if value is not None and options.review_below > 0:
             findings += review_findings(generation.values, options.review_below)
+        limits = options.decode_limits()
+        findings = (
+            budget_findings(
+                generation.stop_reason,
+                max_json_tokens=limits.max_json_tokens,
+                max_seconds=limits.max_seconds,
+            )
+            + findings
+        )
         return Attempt(number, generation, value, findings, grounded)
 
 

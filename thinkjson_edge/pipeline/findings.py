@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from thinkjson_edge.engine.generation import ValueTrace
+from thinkjson_edge.engine.generation import STOP_TIME_LIMIT, STOP_TOKEN_LIMIT, ValueTrace
 from thinkjson_edge.pipeline.grounding import NormalisedText, Span
 from thinkjson_edge.schema import Schema, merge_schemas, pointer, resolve_local_ref
 
@@ -30,6 +30,9 @@ CONFLICT = "conflict"
 # A value the model wrote with a confidence below the review threshold: worth a look by a
 # person. Not an error: it neither makes the result invalid nor asks for a second attempt.
 REVIEW = "review"
+# Decoding ran out of its token or time budget before the object was complete (the object
+# is then also "incomplete"). Another attempt would run out the same way: none is made.
+BUDGET = "budget"
 
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
 
@@ -118,6 +121,22 @@ def review_findings(values: Iterable[ValueTrace], below: float) -> list[Finding]
 def _shown(confidence: float) -> str:
     """Two decimals, rounded down, so a value under the threshold never reads as equal."""
     return f"{math.floor(round(confidence * 100, 6)) / 100:.2f}"  # 0.29 * 100 is 28.999...
+
+
+def budget_findings(
+    stop_reason: str, *, max_json_tokens: int, max_seconds: float | None
+) -> list[Finding]:
+    """A ``budget`` finding when decoding stopped at its token or time limit, else none."""
+    if stop_reason == STOP_TIME_LIMIT:
+        limit = f"its time limit of {max_seconds:g} s"
+        hint = "raise --attempt-timeout for a slow machine or a large object"
+    elif stop_reason == STOP_TOKEN_LIMIT:
+        limit = f"its budget of {max_json_tokens} JSON tokens"
+        hint = "a schema whose required properties contain their own object never closes"
+    else:
+        return []
+    message = f"decoding stopped at {limit} before the object was complete ({hint})"
+    return [Finding(BUDGET, "", message)]
 
 
 def grounding_findings(grounded: list[GroundedValue]) -> list[Finding]:

@@ -20,7 +20,10 @@ from thinkjson_edge.batch.layout import (
 )
 from thinkjson_edge.batch.manifest import MAKER, read_manifest
 from thinkjson_edge.errors import InputError
+from thinkjson_edge.files import leads_outside, open_regular
 from thinkjson_edge.schema import Schema, check_schema
+
+_PID_BYTES = 32  # the lock file holds a pid and a newline
 
 
 class BatchFolder:
@@ -58,7 +61,15 @@ class BatchFolder:
         return tally(self.jobs())
 
     def document_path(self, rel: str) -> Path:
-        return self.input_dir / rel
+        """Where input ``rel`` is; InputError when it leads out of the input folder (a name
+        from a tampered job database, or a file swapped for a link since the batch ran)."""
+        path = self.input_dir / rel
+        if leads_outside(path, self.input_dir.resolve()):
+            raise InputError(
+                f"{rel}: leads outside the batch's input folder {self.input_dir}; "
+                "it is not opened here (open the file itself to review it)"
+            )
+        return path
 
     def result_path(self, rel: str) -> Path:
         return result_path(self.out_dir, rel)
@@ -74,9 +85,10 @@ class BatchFolder:
     def running_pid(self) -> int | None:
         """The pid of the batch working on the folder now, if any (a clean exit empties the
         lock file; a killed batch leaves its pid, but that process is gone)."""
-        try:
-            text = (self.out_dir / LOCK_NAME).read_text(encoding="ascii", errors="replace")
-        except OSError:
+        try:  # a pipe put in the lock's place must not hang the view
+            with open_regular(self.out_dir / LOCK_NAME, error=InputError) as stream:
+                text = stream.read(_PID_BYTES).decode("ascii", errors="replace")
+        except (InputError, OSError):
             return None
         pid = text.strip()
         if not pid.isdigit() or int(pid) <= 0:

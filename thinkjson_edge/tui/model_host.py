@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from thinkjson_edge.models.choice import DEFAULT_MODEL, choose_model
+from thinkjson_edge.models.choice import BASE_MODEL, DEFAULT_MODEL, choose_model
 from thinkjson_edge.models.store import list_models
 from thinkjson_edge.pipeline.extractor import ExtractOptions, Extractor, LazyExtractor
 
@@ -42,7 +42,10 @@ class ModelHost:
 
     def choices(self) -> list[tuple[str, str]]:
         """(spec, description) of the default model and every installed one."""
-        rows = [(DEFAULT_MODEL, "the embedded default model")]
+        rows = [
+            (DEFAULT_MODEL, "the default model: the embedded base with its extraction adapter"),
+            (BASE_MODEL, "the embedded base model alone"),
+        ]
         rows += [(m.name, f"{m.size / 1e6:.0f} MB  {m.path}") for m in list_models()]
         return rows
 
