@@ -138,7 +138,7 @@ def test_config_file_chooses_the_model_and_out_is_written(
         env={"THINKJSON_CONFIG": str(config)},
     )
     assert result.exit_code == EXIT_OK, result.stderr
-    assert "smollm2-135m (config)" in result.stderr
+    assert "smollm2-135m (LoRA adapter on smollm2-135m-base) (config)" in result.stderr
     assert result.stdout == ""
     assert "batch" in json.loads(out.read_text())
 

@@ -44,9 +44,9 @@ def run(*args: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def bundle_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default model exported once as a bundle (copied per test that changes it)."""
+    """The embedded base model exported once as a bundle (copied per test that changes it)."""
     folder = tmp_path_factory.mktemp("bundle") / "smollm"
-    model_store.export_bundle("smollm2-135m", folder)
+    model_store.export_bundle("smollm2-135m-base", folder)
     return folder
 
 
@@ -58,14 +58,15 @@ def bundle(bundle_source: Path, tmp_path: Path) -> Path:
 def test_export_writes_gguf_card_license_and_manifest(bundle: Path) -> None:
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["format"] == model_store.BUNDLE_FORMAT
-    assert manifest["name"] == "smollm2-135m" and manifest["quant"] == "q4_1"
+    assert manifest["name"] == "smollm2-135m-base" and manifest["quant"] == "q4_1"
     assert {entry["path"] for entry in manifest["files"]} == {
-        "smollm2-135m.gguf",
+        "smollm2-135m-base.gguf",
         "LICENSE",
         "README.md",
     }
     gguf = next(e for e in manifest["files"] if e["path"].endswith(".gguf"))
-    assert gguf["sha256"] == hashlib.sha256(choose_model("default").path.read_bytes()).hexdigest()
+    base = choose_model("smollm2-135m-base").path
+    assert gguf["sha256"] == hashlib.sha256(base.read_bytes()).hexdigest()
     assert "apache-2.0" in (bundle / "LICENSE").read_text()
     assert "models import" in (bundle / "README.md").read_text()
 
@@ -96,14 +97,14 @@ def test_import_installs_a_model_the_runtime_can_use(bundle: Path, store: Path) 
 
 
 def test_import_refuses_a_wrong_checksum_and_installs_nothing(bundle: Path, store: Path) -> None:
-    gguf = bundle / "smollm2-135m.gguf"
+    gguf = bundle / "smollm2-135m-base.gguf"
     data = bytearray(gguf.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, one byte different
     gguf.write_bytes(bytes(data))
     code, output = run("models", "import", str(bundle))
     assert code == 8, output
     assert "does not match its manifest, nothing was installed" in output
-    assert "smollm2-135m.gguf has sha256" in output
+    assert "smollm2-135m-base.gguf has sha256" in output
     assert not store.exists() or list(store.iterdir()) == []
 
 
@@ -140,12 +141,12 @@ def test_import_does_not_replace_an_installed_model_without_force(bundle: Path) 
 
 
 def test_verify_finds_an_installed_file_that_changed(bundle: Path, store: Path) -> None:
-    assert run("models", "import", str(bundle))[0] == 0
-    installed = store / "smollm2-135m.gguf"
+    assert run("models", "import", str(bundle), "--name", "smol")[0] == 0
+    installed = store / "smol.gguf"
     with installed.open("r+b") as handle:
         handle.seek(installed.stat().st_size // 2)
         handle.write(b"\x00\x01\x02\x03")
-    code, output = run("models", "verify", "smollm2-135m")
+    code, output = run("models", "verify", "smol")
     assert code == 8 and "the manifest says" in output
 
 

@@ -62,7 +62,7 @@ def test_every_copied_value_is_a_span_with_exact_offsets(extractor: Extractor) -
     assert not [f for f in result.findings if f.kind == "not-grounded"]
 
 
-def test_the_engine_refuses_tokens_that_leave_the_document(extractor: Extractor) -> None:
+def test_the_engine_refuses_tokens_that_leave_the_document(base_extractor: Extractor) -> None:
     """Greedy decoding with and without the constraint: where the model would write a
     value that is not in the document, the copy constraint takes another token."""
     schema = load_schema(
@@ -74,8 +74,8 @@ def test_the_engine_refuses_tokens_that_leave_the_document(extractor: Extractor)
         }
     )
     document = "Reference card.\nHolder: Zyx Qorvath\n"
-    engine = extractor.engine
-    grammar = extractor.grammar_for(schema, extractor.options.grammar_limits).gbnf(think=False)
+    engine, limits_of_grammar = base_extractor.engine, base_extractor.options.grammar_limits
+    grammar = base_extractor.grammar_for(schema, limits_of_grammar).gbnf(think=False)
     prompt = engine.tokenize(
         engine.render_chat(
             [
@@ -161,14 +161,15 @@ def _scalar_leaves(value: object, path: tuple = ()) -> list[tuple[tuple, object]
     return [(path, value)]
 
 
-def test_span_search_finds_the_date_as_written(extractor: Extractor) -> None:
+def test_span_search_finds_the_date_as_written(base_extractor: Extractor) -> None:
     """Greedy decoding starts the date with the year the model wants to write first, and
     the copy constraint then holds it to a year-shaped span; looking ahead over a few first
     tokens keeps the whole date, the likeliest value as a whole."""
     receipt = FIXTURES / "sroie" / "006.txt"
     schema = FIXTURES / "sroie" / "schema.json"
-    greedy = extractor.extract(receipt, schema, think=False, self_correct=False, span_search=1)
-    searched = extractor.extract(receipt, schema, think=False, self_correct=False, span_search=4)
+    once = {"think": False, "self_correct": False}
+    greedy = base_extractor.extract(receipt, schema, **once, span_search=1)
+    searched = base_extractor.extract(receipt, schema, **once, span_search=4)
     assert greedy.value["date"] != "11/01/2019"
     assert searched.value["date"] == "11/01/2019"
     assert all(trace.copied for trace in searched.chosen.values)

@@ -134,7 +134,7 @@ def test_tiny_budgets_still_give_complete_valid_json(extractor: Extractor) -> No
     assert generation.stop_reason == "closed-at-budget"
 
 
-def test_runaway_value_is_closed(extractor: Extractor) -> None:
+def test_runaway_value_is_closed(base_extractor: Extractor) -> None:
     """A value the model repeats ("pass, pass, ...") is closed, not run to the limit.
 
     The document repeats one remark a hundred times, so copying it makes the model loop. The
@@ -150,7 +150,7 @@ def test_runaway_value_is_closed(extractor: Extractor) -> None:
         "properties": {"remarks": {"type": "string"}},
         "required": ["remarks"],
     }
-    result = extractor.extract(
+    result = base_extractor.extract(
         log,
         schema,
         think=False,

@@ -69,6 +69,7 @@ _FAST_CANDIDATES = 256
 _FAST_SAMPLES = 16
 _SPAN_MAX_TOKENS = 48  # a searched value that has not closed by then is dropped
 _CLOSING_TIME_SHARE = 0.9  # of max_seconds: when closing mode starts on a time budget
+_HARD_STOP_FACTOR = 4  # JSON tokens, in budgets plus reserves, after which decoding stops
 _CLOSERS = frozenset(b'"]}')
 _CLOSERS_WITH_COMMA = frozenset(b'"]},')
 
@@ -667,7 +668,10 @@ class _Budget:
     """One generation's hard limits: JSON tokens and wall-clock time (see DecodeLimits)."""
 
     def __init__(self, limits: DecodeLimits, started: float) -> None:
-        self.max_json_tokens = limits.max_json_tokens + limits.closing_reserve
+        # Closing mode starts at the JSON budget and usually ends the object within the
+        # reserve, but a value the model keeps repeating may take longer to close; the hard
+        # stop leaves it room for that and still bounds a schema that never lets it close.
+        self.max_json_tokens = _HARD_STOP_FACTOR * (limits.max_json_tokens + limits.closing_reserve)
         seconds = limits.max_seconds
         self.deadline = None if seconds is None else started + seconds
         self.closing_at = None if seconds is None else started + seconds * _CLOSING_TIME_SHARE
