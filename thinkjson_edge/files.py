@@ -226,6 +226,25 @@ def read_bounded(
     return data
 
 
+def sha256_regular(
+    path: Path, limit: ReadLimit, *, error: type[ThinkJsonError], noun: str = "file"
+) -> str:
+    """The sha256 of the regular file ``path``, read in pieces no further than ``limit``;
+    ``error`` when it is anything else, too large, or cannot be read."""
+    maximum, read = limit.value(), 0
+    digest = hashlib.sha256()
+    with open_regular(path, error=error, noun=noun) as stream:
+        try:
+            while piece := _read_now(stream, _HASH_CHUNK):
+                read += len(piece)
+                if read > maximum:
+                    raise error(f"{path}: is larger than {limit.refusal()}")
+                digest.update(piece)
+        except OSError as exc:
+            raise error(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    return digest.hexdigest()
+
+
 @contextlib.contextmanager
 def open_regular(
     path: Path, *, error: type[ThinkJsonError], noun: str = "file"

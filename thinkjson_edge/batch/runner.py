@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fnmatch
-import hashlib
 import json
 import os
 import time
@@ -57,7 +56,7 @@ from thinkjson_edge.errors import InputError, OutputWriteError, ThinkJsonError
 from thinkjson_edge.files import (
     is_temporary,
     leads_outside,
-    open_regular,
+    sha256_regular,
     special_file_kind,
     write_atomically,
 )
@@ -70,7 +69,6 @@ if TYPE_CHECKING:
     from thinkjson_edge.schema import Schema
 
 _SLEEP_STEP = 0.1  # seconds; how quickly an idle watch notices a stop request
-_HASH_PIECE = 1 << 20
 
 try:
     import fcntl
@@ -589,21 +587,10 @@ def hash_file(path: Path) -> tuple[str, str | None]:
     Like a document read: only a regular file is opened (a pipe never blocks the batch),
     and no more than the document limit is read.
     """
-    limit = document_limit()
-    maximum, read = limit.value(), 0
-    digest = hashlib.sha256()
     try:
-        with open_regular(path, error=InputError) as stream:
-            while piece := stream.read(_HASH_PIECE):
-                read += len(piece)
-                if read > maximum:
-                    return "", f"{path}: is larger than {limit.refusal()}"
-                digest.update(piece)
+        return sha256_regular(path, document_limit(), error=InputError), None
     except InputError as error:
         return "", str(error)
-    except OSError as exc:
-        return "", f"{path}: cannot be read ({exc.strerror or exc})"
-    return digest.hexdigest(), None
 
 
 def remove_temporaries(out_dir: Path) -> int:
