@@ -43,7 +43,8 @@ def _trained_on(config: TrainConfig) -> str:
     data = config.data
     domains = ", ".join(data.domains) if data.domains else "all domains"
     layouts = ", ".join(data.layouts) if data.layouts else "all layouts"
+    mixed = f", with every example of {', '.join(data.mixed_in)}" if data.mixed_in else ""
     return (
-        f"{data.source} documents ({domains}; {layouts}), {data.train_examples} examples, "
-        f"data seed {data.seed}, training seed {config.seed}"
+        f"{data.source} documents ({domains}; {layouts}), {data.train_examples} examples"
+        f"{mixed}, data seed {data.seed}, training seed {config.seed}"
     )

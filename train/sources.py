@@ -35,7 +35,19 @@ def generator_options(config: TrainConfig) -> GeneratorOptions:
 
 
 def load_split(config: TrainConfig) -> Split:
-    """Training and held-out examples of the config (unfiltered)."""
+    """Training and held-out examples of the config (unfiltered), with every example of
+    the ``data.mixed_in`` folders shuffled into the training ones."""
+    split = _source_split(config)
+    if not config.data.mixed_in:
+        return split
+    trained = list(split.train)
+    for folder in config.data.mixed_in:
+        trained += read_labelled_folder(Path(folder)).examples
+    random.Random(config.data.seed).shuffle(trained)
+    return Split(trained, split.heldout)
+
+
+def _source_split(config: TrainConfig) -> Split:
     data = config.data
     if data.source == "synthetic":
         return train_and_heldout(

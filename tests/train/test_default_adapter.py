@@ -48,7 +48,7 @@ def test_models_list_shows_the_default_and_the_bare_base() -> None:
     assert any(line.strip().startswith(f"{BASE_MODEL} (embedded") for line in lines)
 
 
-def test_the_packaged_adapter_was_made_from_synthetic_documents_for_the_embedded_base() -> None:
+def test_the_packaged_adapter_was_made_from_synthetic_documents_and_receipts_for_the_base() -> None:
     path = default_adapter_path()
     assert path.stat().st_size <= 16 * 1024 * 1024  # small enough for a wheel
     metadata = read_header(path).metadata
@@ -57,7 +57,9 @@ def test_the_packaged_adapter_was_made_from_synthetic_documents_for_the_embedded
     assert metadata["thinkjson.base_sha256"] == sha256_file(embedded_model_path())
     assert metadata["thinkjson.recipe"] == "thinkjson-edge train default-adapter"
     config = json.loads(metadata["thinkjson.training_config"])
-    assert config["data"]["source"] == "synthetic"  # no third-party documents
+    assert config["data"]["source"] == "synthetic"
+    # The only third-party documents: the SROIE training receipts (MIT), never sroie-dev.
+    assert [Path(folder).name for folder in config["data"]["mixed_in"]] == ["sroie-train"]
     assert config["name"] == "default-adapter"
 
 

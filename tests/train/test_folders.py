@@ -173,3 +173,21 @@ def test_train_data_from_a_folder_writes_its_examples_in_the_published_columns(
         json.loads((SROIE / f"{name}.json").read_text()) for name in sroie_names(3)
     ]
     assert rows[0].text == read_document(folder / f"{sroie_names(1)[0]}.txt").text
+
+
+def test_mixed_in_folders_add_every_example_to_training_and_leave_the_held_out_set(
+    tmp_path: Path,
+) -> None:
+    from thinkjson_edge.train.config import config_from_dict
+    from thinkjson_edge.train.sources import load_split
+
+    folder = gold_folder(tmp_path / "gold", count=3)
+    settings = {"data": {"source": "synthetic", "train_examples": 4, "heldout_examples": 2}}
+    alone = load_split(config_from_dict(settings))
+    settings["data"]["mixed_in"] = [str(folder)]
+    mixed = load_split(config_from_dict(settings))
+    assert mixed.heldout == alone.heldout
+    assert len(mixed.train) == 4 + 3
+    gold_texts = {e.text for e in read_labelled_folder(folder).examples}
+    assert gold_texts <= {e.text for e in mixed.train}
+    assert {e.text for e in alone.train} <= {e.text for e in mixed.train}

@@ -43,6 +43,16 @@ class SortedVocabulary:
         return cls([pieces[i] for i in order], order, pieces, has_quote)
 
 
+@dataclass(frozen=True)
+class SavedCopy:
+    """A copy guard's state at one point of a generation."""
+
+    cursor: CopyCursor | None
+    used: Counter[tuple[Path, int, int]]
+    spans: dict[int, CharSpan]
+    single: set[int]
+
+
 class CopyGuard:
     """The copy state of one generation: which value is copied, and how far it has got."""
 
@@ -57,7 +67,17 @@ class CopyGuard:
         self.cursor: CopyCursor | None = None  # set while inside a copied string value
         self.used: Counter[tuple[Path, int, int]] = Counter()
         self.spans: dict[int, CharSpan] = {}  # leaf number -> where its value was copied from
+        self.single: set[int] = set()  # leaf numbers of values the document holds once
         self._policy_cache: dict[Path, bool] = {}
+
+    def save(self) -> SavedCopy:
+        """The copy state now, to come back to (see ``item_check``)."""
+        return SavedCopy(self.cursor, self.used.copy(), dict(self.spans), set(self.single))
+
+    def restore(self, saved: SavedCopy, values: JsonValues) -> None:
+        """Back to ``saved``, following ``values`` (the decoding's restored copy) from now on."""
+        self.cursor, self.used, self.spans = saved.cursor, saved.used.copy(), dict(saved.spans)
+        self.single, self.values = set(saved.single), values
 
     # -- one token ---------------------------------------------------------------
 
@@ -137,6 +157,8 @@ class CopyGuard:
         span = self.index.span(cursor.state, cursor.length)
         if span is not None:
             self.spans[len(self.values.leaves)] = span
+            if self.automaton.occurrences[cursor.state] == 1:
+                self.single.add(len(self.values.leaves))
 
     # -- the whole vocabulary ----------------------------------------------------
 

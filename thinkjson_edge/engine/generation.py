@@ -94,6 +94,9 @@ class Generation:
     first_token_seconds: float
     decode_seconds: float
     values: tuple[ValueTrace, ...] = field(default=(), repr=False)
+    # Array items begun and then dropped because their first value was too unlikely to be in
+    # the document (see engine.item_check).
+    dropped_items: int = 0
 
     @property
     def tokens_per_second(self) -> float:

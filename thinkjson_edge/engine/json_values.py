@@ -74,6 +74,14 @@ class JsonValues:
         copy.leaves, copy.token_index = [], self.token_index
         return copy
 
+    def snapshot(self) -> JsonValues:
+        """A full copy, leaves included, to come back to (see ``item_check``)."""
+        copy = self.clone()
+        if copy.leaf is not None and self.leaf is not None:
+            copy.leaf.tokens = list(self.leaf.tokens)
+        copy.leaves = list(self.leaves)
+        return copy
+
     @property
     def in_string_value(self) -> bool:
         return self.leaf is not None and self.leaf.kind == "string"

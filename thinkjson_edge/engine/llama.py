@@ -32,12 +32,13 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from thinkjson_edge.engine.copy_guard import CopyGuard, SortedVocabulary
+from thinkjson_edge.engine.copy_guard import CopyGuard, SavedCopy, SortedVocabulary
 from thinkjson_edge.engine.generation import (
     STOP_TIME_LIMIT,
     STOP_TOKEN_LIMIT,
@@ -47,11 +48,13 @@ from thinkjson_edge.engine.generation import (
     PieceListener,
     ValueTrace,
 )
+from thinkjson_edge.engine.item_check import ITEM_MIN_CONFIDENCE, PendingItem, later_item_begun
 from thinkjson_edge.engine.json_values import JsonValues
+from thinkjson_edge.engine.output import Output
 from thinkjson_edge.engine.span_search import PlannedToken, SpanSearch
 from thinkjson_edge.environment import bound_openmp_spinning
 from thinkjson_edge.errors import DocumentTooLongError, GenerationError, ModelLoadError
-from thinkjson_edge.grammar.compiler import THINK_CLOSE, THINK_OPEN
+from thinkjson_edge.grammar.compiler import THINK_OPEN
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -196,6 +199,7 @@ class Engine:
             first_token_seconds=first - started,
             decode_seconds=finished - started - prompt_seconds,
             values=run.value_traces(),
+            dropped_items=run.items_dropped,
         )
 
     def fits(self, prompt_tokens: int, limits: DecodeLimits, *, think: bool) -> bool:
@@ -257,6 +261,14 @@ class Engine:
         """Forget every token after ``position``; the next ``feed`` overwrites them."""
         self._llm.n_tokens = position
 
+    def refresh_logits(self) -> None:
+        """Decode the last token in the context again, so that ``logits`` is that of the
+        current position (after a ``rewind`` they are those of whatever was decoded last)."""
+        position = self.position()
+        last = int(self._llm.input_ids[position - 1])
+        self.rewind(position - 1)
+        self.feed(last)
+
     def is_end(self, token: int) -> bool:
         return bool(self._api.llama_vocab_is_eog(self._vocab, token))
 
@@ -281,12 +293,14 @@ class Engine:
 class _GrammarSampler:
     """llama.cpp's grammar sampler: check one token, mask all, accept."""
 
-    def __init__(self, engine: Engine, text: str) -> None:
+    def __init__(self, engine: Engine, text: str | None, pointer: Any = None) -> None:
         self._engine = engine
         self._api = engine._api
-        self._pointer = self._api.llama_sampler_init_grammar(
-            engine._vocab, text.encode("utf-8"), b"root"
-        )
+        if text is not None:
+            pointer = self._api.llama_sampler_init_grammar(
+                engine._vocab, text.encode("utf-8"), b"root"
+            )
+        self._pointer = pointer
         if not self._pointer:
             raise GenerationError(
                 "llama.cpp rejected the generated grammar (a bug: please report it)"
@@ -317,79 +331,14 @@ class _GrammarSampler:
     def accept(self, token: int) -> None:
         self._api.llama_sampler_accept(self._pointer, token)
 
+    def clone(self) -> _GrammarSampler:
+        """An independent sampler in the same state (its own parse stacks)."""
+        return _GrammarSampler(self._engine, None, self._api.llama_sampler_clone(self._pointer))
+
     def close(self) -> None:
         if self._pointer:
             self._api.llama_sampler_free(self._pointer)
             self._pointer = None
-
-
-class _Output:
-    """The bytes generated so far, split into the reasoning block and the JSON."""
-
-    def __init__(self, think: bool) -> None:
-        self.in_think = think
-        self.think = bytearray()
-        self.json = bytearray()
-        self._depth = 0
-        self._in_string = False
-        self._escaped = False
-        self.json_done = False
-        # Nesting level after each JSON byte: 2 per open object or array, +1 inside a string.
-        self.levels: list[int] = []
-
-    @property
-    def level(self) -> int:
-        return self._depth * 2 + self._in_string
-
-    def add(self, data: bytes) -> bytes:
-        """Take a token's bytes; return those that went into the JSON."""
-        start = len(self.json)
-        for byte in data:
-            if self.in_think:
-                self.think.append(byte)
-                if self.think.endswith(THINK_CLOSE.encode()):
-                    self.in_think = False
-                continue
-            if self.json_done:
-                continue  # trailing bytes of the last token (whitespace) are dropped
-            self.json.append(byte)
-            self._scan(byte)
-            self.levels.append(self.level)
-        return bytes(self.json[start:])
-
-    def _scan(self, byte: int) -> None:
-        if self._in_string:
-            if self._escaped:
-                self._escaped = False
-            elif byte == 0x5C:  # backslash
-                self._escaped = True
-            elif byte == 0x22:
-                self._in_string = False
-        elif byte == 0x22:
-            self._in_string = True
-        elif byte in b"{[":
-            self._depth += 1
-        elif byte in b"}]":
-            self._depth -= 1
-            self.json_done = self._depth == 0
-
-    def pending_think_close(self) -> str:
-        """What is left to write of the closing tag (the model may have started it)."""
-        tag = THINK_CLOSE
-        for size in range(len(tag) - 1, 0, -1):
-            if self.think.endswith(tag[:size].encode()):
-                return tag[size:]
-        return tag
-
-    def reasoning(self) -> str:
-        body = self.think.decode("utf-8", errors="replace")
-        return body.removeprefix(THINK_OPEN).removesuffix(THINK_CLOSE).strip()
-
-    def json_text(self) -> str:
-        return self.json.decode("utf-8", errors="replace").strip()
-
-    def text(self) -> str:
-        return (bytes(self.think) + bytes(self.json)).decode("utf-8", errors="replace")
 
 
 class _Decoding:
@@ -413,7 +362,7 @@ class _Decoding:
         self.room = room
         self.budget = _Budget(limits, time.perf_counter() if started is None else started)
         self.grammar = engine.new_grammar(grammar)
-        self.output = _Output(think)
+        self.output = Output(think)
         self.tokens: list[int] = []
         self.think_tokens = 0
         self.json_tokens = 0
@@ -437,6 +386,8 @@ class _Decoding:
         self.searched_confidence: dict[int, float] = {}  # leaf number -> the search's share
         self.json_token_probabilities: list[float] = []
         self._chosen_probability = 1.0  # of the token pick() chose, before any constraint
+        self.pending_item: PendingItem[_Saved] | None = None  # see item_check
+        self.items_dropped = 0
 
     @property
     def closing(self) -> bool:
@@ -459,14 +410,22 @@ class _Decoding:
                     continue
             elif not self.closing:
                 self.start_closing_if_needed()
-            token = self.pick()
+            raw = None
+            if self.should_search():
+                raw = self.plan_value()
+                if self.pending_item is not None and self.item_unlikely():
+                    self.drop_pending_item()
+                    continue
+            token = self.pick(raw)
             if not self.engine.is_end(token):
                 self.take(token)
                 self.stop_closing_if_loop_closed()
             if self.engine.is_end(token) or self.output.json_done:
                 self.stop_reason = self.final_reason()
+                self.keep_pending_item()
                 return
         self.stop_reason = "truncated"
+        self.keep_pending_item()
 
     def final_reason(self) -> str:
         if self.closing_reason == "closed-at-budget":
@@ -497,12 +456,13 @@ class _Decoding:
         if self.closing_floor is not None and self.output.level < self.closing_floor:
             self.closing_reason, self.closing_floor = None, None
 
-    def pick(self) -> int:
-        raw = self.engine.logits()
-        if self.should_search():
-            raw = raw.copy()  # the search decodes branches, which overwrite the logits buffer
+    def pick(self, raw: np.ndarray | None = None) -> int:
+        """The next token; ``raw``: the logits here, when a search has overwritten the
+        engine's buffer since."""
+        if raw is None:
+            raw = self.engine.logits()
         scores = raw + self.engine._closing_bias if self.closing else raw
-        if (planned := self.planned_token(scores)) is not None:
+        if (planned := self.planned_token()) is not None:
             return planned
         token = None if self.limits.full_mask else self.first_allowed(scores)
         if token is None:
@@ -511,17 +471,22 @@ class _Decoding:
             self._chosen_probability = _probability(raw, token)
         return token
 
-    def planned_token(self, scores: np.ndarray) -> int | None:
-        """The next token of a copied value chosen by the span search, if one is under way
-        or starts here (see ``span_search``); None to decode as usual."""
-        if not self.plan and self.should_search():
-            self._searched_leaf = len(self.values.leaves)
-            assert self.search is not None
-            admitted, mass = self.admitted_candidates(scores)
-            self.plan, share = self.search.plan(scores, admitted[: self.search.width])
-            if self.plan:
-                # P(the value is in the document) x P(this span among those tried).
-                self.searched_confidence[len(self.values.leaves)] = share * mass
+    def plan_value(self) -> np.ndarray:
+        """Choose the copied value that opens here with the span search (see
+        ``span_search``); return the logits here, which the search's branches overwrite."""
+        assert self.search is not None
+        scores = self.engine.logits().copy()
+        self._searched_leaf = len(self.values.leaves)
+        admitted, mass = self.admitted_candidates(scores)
+        self.plan, share = self.search.plan(scores, admitted[: self.search.width])
+        if self.plan:
+            # P(the value is in the document) x P(this span among those tried).
+            self.searched_confidence[len(self.values.leaves)] = share * mass
+        return scores
+
+    def planned_token(self) -> int | None:
+        """The next token of the copied value the span search chose, if one is under way;
+        None to decode as usual."""
         while self.plan:
             planned = self.plan.pop(0)
             if self.allows(planned.token):
@@ -601,16 +566,18 @@ class _Decoding:
         return self._rng.choice(len(weights), size=count, p=weights / weights.sum())
 
     def take(self, token: int) -> None:
+        piece = self.engine.piece(token)
+        in_think = self.output.in_think
+        if not in_think:
+            self.watch_items(piece)
         self.grammar.accept(token)
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
-        in_think = self.output.in_think
         self.tokens.append(token)
         if in_think:
             self.think_tokens += 1
         else:
             self.json_tokens += 1
-        piece = self.engine.piece(token)
         json_bytes = self.output.add(piece)
         if json_bytes:
             self.note_json(json_bytes)
@@ -618,8 +585,122 @@ class _Decoding:
             self.think_stop_reason = "model"
         if not self.output.json_done:
             self.engine.feed(token)
-        if self.on_piece is not None:
+        if self.pending_item is not None:
+            self.pending_item.held.append((piece, in_think))
+            self.settle_pending_item()
+        elif self.on_piece is not None:
             self.on_piece(piece, in_think)
+
+    # -- array items the document does not hold (see item_check) ---------------
+
+    def watch_items(self, piece: bytes) -> None:
+        """Save the state before a token that begins a later array item, to judge it."""
+        if (
+            self.pending_item is None
+            and self.search is not None
+            and not self.closing
+            and b"," in piece
+            and (begun := later_item_begun(self.values, piece)) is not None
+        ):
+            path, array_level = begun
+            self.pending_item = PendingItem(path, array_level, self.save())
+
+    def settle_pending_item(self) -> None:
+        """Judge the pending item once its first value is written, and keep it when nothing
+        is left to judge it by (that value is generated, or decoding is closing or done)."""
+        item = self.pending_item
+        assert item is not None
+        first_leaf = len(item.saved.values.leaves)
+        finished = self.values.leaves[first_leaf:]
+        open_leaf = self.values.leaf
+        mine = [number for number, leaf in enumerate(finished, first_leaf) if item.holds(leaf.path)]
+        if mine and self.rereads_earlier_item(mine[0]):
+            self.drop_pending_item()
+        elif (
+            self.closing
+            or self.output.json_done
+            or mine
+            or (open_leaf is not None and item.holds(open_leaf.path) and not self.copying_now())
+        ):
+            self.keep_pending_item()
+
+    def copying_now(self) -> bool:
+        return self.copy is not None and self.copy.cursor is not None
+
+    def rereads_earlier_item(self, leaf_number: int) -> bool:
+        """Whether the copied value ``leaf_number``, one the document holds once, begins where
+        the same field of an earlier item of the pending item's array began."""
+        if self.copy is None or leaf_number not in self.copy.single:
+            return False
+        assert self.pending_item is not None
+        spans, leaves = self.copy.spans, self.values.leaves
+        start = spans[leaf_number].start
+        same_field = self.pending_item.same_field_earlier(leaves[leaf_number].path)
+        return any(
+            same_field(leaves[number].path) and spans[number].start == start
+            for number in spans
+            if number < leaf_number
+        )
+
+    def item_unlikely(self) -> bool:
+        """Whether the copied value just searched, the first of the pending item, is too
+        unlikely for the item to be there (if not, the item is judged again once the value
+        is written)."""
+        item = self.pending_item
+        assert item is not None
+        if not item.holds(self.values.path()):
+            return False
+        searched = self.searched_confidence.get(len(self.values.leaves), 0.0)
+        return not self.plan or searched < ITEM_MIN_CONFIDENCE
+
+    def keep_pending_item(self) -> None:
+        """Show the pieces held back, and forget the saved state."""
+        item, self.pending_item = self.pending_item, None
+        if item is None:
+            return
+        item.saved.grammar.close()
+        if self.on_piece is not None:
+            for piece, in_think in item.held:
+                self.on_piece(piece, in_think)
+
+    def drop_pending_item(self) -> None:
+        """Go back to before the pending item and close its array instead."""
+        item, self.pending_item = self.pending_item, None
+        assert item is not None
+        self.restore(item.saved)
+        self.closing_reason, self.closing_floor = "dropped-item", item.array_level
+        self.items_dropped += 1
+
+    def save(self) -> _Saved:
+        return _Saved(
+            position=self.engine.position(),
+            grammar=self.grammar.clone(),
+            output=self.output.copy(),
+            values=self.values.snapshot(),
+            copy=self.copy.save() if self.copy is not None else None,
+            tokens=len(self.tokens),
+            json_tokens=self.json_tokens,
+            probabilities=len(self.json_token_probabilities),
+            plan=list(self.plan),
+            searched_leaf=self._searched_leaf,
+            searched_confidence=dict(self.searched_confidence),
+        )
+
+    def restore(self, saved: _Saved) -> None:
+        """Back to ``saved``: the context, the grammar and everything that follows the output."""
+        self.grammar.close()
+        self.grammar = saved.grammar
+        self.output, self.values = saved.output, saved.values
+        if self.copy is not None and saved.copy is not None:
+            self.copy.restore(saved.copy, self.values)
+        del self.tokens[saved.tokens :]
+        self.json_tokens = saved.json_tokens
+        del self.json_token_probabilities[saved.probabilities :]
+        self._chosen_probability = 1.0
+        self.plan, self._searched_leaf = saved.plan, saved.searched_leaf
+        self.searched_confidence = saved.searched_confidence
+        self.engine.rewind(saved.position)
+        self.engine.refresh_logits()
 
     def note_json(self, data: bytes) -> None:
         """Follow the JSON bytes of the token just taken: paths, leaves, copied values."""
@@ -662,6 +743,25 @@ class _Decoding:
 
     def close(self) -> None:
         self.grammar.close()
+        if self.pending_item is not None:
+            self.pending_item.saved.grammar.close()
+
+
+@dataclass
+class _Saved:
+    """A decoding's state before a token, to go back to (see ``_Decoding.save``)."""
+
+    position: int
+    grammar: _GrammarSampler
+    output: Output
+    values: JsonValues
+    copy: SavedCopy | None
+    tokens: int
+    json_tokens: int
+    probabilities: int
+    plan: list[PlannedToken]
+    searched_leaf: int
+    searched_confidence: dict[int, float]
 
 
 class _Budget:
