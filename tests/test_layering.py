@@ -1,8 +1,9 @@
 """The package's layers, held by its imports: every import runs down (or stays inside a package).
 
-Surfaces (cli/, tui/) -> applications (batch/, evaluation/, train/, convert/) -> the pipeline
--> engine/ -> grammar/, copying/, models/ -> the base modules (errors, files, environment,
-schema). Lazy imports inside functions and imports for type checking count like any other.
+Surfaces (cli/, tui/, serve/) -> applications (batch/, evaluation/, train/, convert/) -> the
+pipeline -> engine/ -> grammar/, copying/, models/ -> the base modules (errors, files,
+environment, schema). Lazy imports inside functions and imports for type checking count like
+any other.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ RANKS = {
     "evaluation": 5,
     "convert": 5,
     "train": 6,
+    "cluster": 6,  # batch folders on Ray: the batch runner with workers instead of a model
     "tui": 7,
+    "serve": 7,  # the HTTP service: a surface beside the interface, neither imports the other
     "cli": 8,
     "main": 9,  # python -m thinkjson_edge
 }
@@ -145,6 +148,7 @@ def test_the_check_sees_a_lazy_import_that_reaches_up(tmp_path: Path) -> None:
         "thinkjson_edge.evaluation.run",
         "thinkjson_edge.pipeline.extractor",
         "thinkjson_edge.tui.app",
+        "thinkjson_edge.serve.app",
     ],
 )
 def test_no_command_line_library_is_loaded_below_the_surface(module: str) -> None:
@@ -157,3 +161,97 @@ def test_no_command_line_library_is_loaded_below_the_surface(module: str) -> Non
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == ""
+
+
+WEB_STACK = ("fastapi", "starlette", "uvicorn", "python_multipart", "multipart")
+
+
+def test_only_the_server_imports_the_web_stack() -> None:
+    outside = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for path in package_files()
+        if layer_of_file(path) != "serve"
+        for line, module in imported_modules(path)
+        if module.split(".")[0] in WEB_STACK
+    ]
+    assert outside == []
+
+
+@pytest.mark.parametrize("module", ["thinkjson_edge", "thinkjson_edge.cli", "thinkjson_edge.serve"])
+def test_the_web_stack_loads_only_when_serving(module: str) -> None:
+    """Every command is registered by ``thinkjson_edge.cli``; only ``serve`` running loads
+    the web stack (the ``serve`` extra), so the others work without it."""
+    probe = f"import sys, {module}; print(','.join(m for m in {WEB_STACK!r} if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == ""
+
+
+# Pillow is not among them: pypdf imports it for a PDF's text layer whenever it is installed.
+OCR_LIBRARIES = ("rapidocr_onnxruntime", "onnxruntime", "cv2", "pypdfium2")
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "thinkjson_edge",
+        "thinkjson_edge.pipeline.documents",
+        "thinkjson_edge.pipeline.extractor",
+        "thinkjson_edge.batch.runner",
+        "thinkjson_edge.evaluation.run",
+        "thinkjson_edge.cli",
+    ],
+)
+def test_the_ocr_engine_loads_only_when_a_scan_is_read(module: str, tmp_path: Path) -> None:
+    """Importing the package, and reading text and a PDF's text layer, load no OCR library."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.text(20, 20, "Delivery note DN-3")
+    (tmp_path / "note.pdf").write_bytes(bytes(pdf.output()))
+    (tmp_path / "note.txt").write_text("Total: 5.00 EUR\n", encoding="utf-8")
+    probe = (
+        f"import sys, {module}\n"
+        "from thinkjson_edge.pipeline.documents import read_document\n"
+        f"for name in ('note.txt', 'note.pdf'): read_document({str(tmp_path)!r} + '/' + name)\n"
+        f"print(','.join(m for m in {OCR_LIBRARIES!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == ""
+
+
+def test_only_the_cluster_path_imports_ray() -> None:
+    """Ray (the ``cluster`` extra) is imported by thinkjson_edge/cluster/ alone."""
+    outside = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for path in package_files()
+        if layer_of_file(path) != "cluster"
+        for line, module in imported_modules(path)
+        if module.split(".")[0] == "ray"
+    ]
+    assert outside == []
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "thinkjson_edge",
+        "thinkjson_edge.batch.runner",
+        "thinkjson_edge.cli",
+        "thinkjson_edge.cluster.runner",
+        "thinkjson_edge.cluster.worker",
+    ],
+)
+def test_ray_loads_only_when_a_batch_runs_on_it(module: str) -> None:
+    """The package, the local batch and every command load no Ray; even the cluster runner
+    imports it only once it starts its workers, so a local batch costs no Ray import."""
+    probe = f"import sys, {module}; print('ray' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "False"

@@ -51,6 +51,7 @@ def test_extract_command_imports_no_training_library(tmp_path: Path) -> None:
     )
     assert "llama_cpp" in modules
     assert not modules & set(HEAVY)
+    assert not modules & {"starlette", "uvicorn", "python_multipart", "fastapi"}  # serve's
 
 
 def test_train_and_convert_install_inside_the_package(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ from thinkjson_edge.files import (
 )
 from thinkjson_edge.pipeline.documents import document_limit, read_document
 from thinkjson_edge.pipeline.findings import REVIEW
+from thinkjson_edge.pipeline.reading import PageRead, ReadOptions
 
 if TYPE_CHECKING:
     from thinkjson_edge.pipeline.extractor import Extractor
@@ -87,6 +88,7 @@ class BatchOptions:
     settle: float = 1.0  # when watching, files modified this recently wait for the next scan
     reuse_prefix: bool = True  # False evaluates every prompt in full (for measuring the cache)
     follow_links: bool = False  # also read files whose links lead out of the input folder
+    read: ReadOptions = field(default_factory=ReadOptions)  # when OCR reads a page
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ class Observer(Protocol):
 
     def started(self, file: str) -> None: ...
 
+    def page_read(self, file: str, page: PageRead) -> None: ...
+
     def finished(self, file: str, outcome: Outcome) -> None: ...
 
     def skipped(self, file: str, reason: str) -> None: ...
@@ -142,6 +146,9 @@ class SilentObserver:
         pass
 
     def started(self, file: str) -> None:
+        pass
+
+    def page_read(self, file: str, page: PageRead) -> None:
         pass
 
     def finished(self, file: str, outcome: Outcome) -> None:
@@ -298,7 +305,7 @@ class Batch:
         started = time.perf_counter()
         try:
             if self.options.watch:
-                self._model()  # a bad model should fail now, not when the first file arrives
+                self._ready_to_extract()  # a bad model should fail now, not at the first file
             while True:
                 self._one_pass()
                 if not self.options.watch or self.should_stop():
@@ -359,8 +366,16 @@ class Batch:
         # the process, the other files still get done.
         work.sort(key=lambda entry: entry[0].rel in resumed)
         if any(error is None for _item, _digest, error in work):
-            self._model()  # files refused unread (a pipe, too large) need no model
+            self._ready_to_extract()  # files refused unread (a pipe, too large) need no model
         self.observer.planned(len(work))
+        self._work_through(work)
+
+    def _ready_to_extract(self) -> None:
+        """Load the model (the cluster runner starts its workers instead)."""
+        self._model()
+
+    def _work_through(self, work: list[tuple[InputFile, str, str | None]]) -> None:
+        """Process the files one after another (the cluster runner hands them to workers)."""
         for item, digest, error in work:
             if self.should_stop():
                 return
@@ -375,9 +390,7 @@ class Batch:
         self._unread = current
 
     def _process(self, item: InputFile, digest: str, read_error: str | None) -> None:
-        self._attempted.add(item.rel)
-        self.observer.started(item.rel)
-        self.store.claim(item.rel, digest, self.schema_hash, item.size, item.mtime_ns)
+        self._claim(item, digest)
         started = time.perf_counter()
         try:
             if read_error is not None:
@@ -387,38 +400,56 @@ class Batch:
         except KeyboardInterrupt:
             self.store.release(item.rel)  # abandoned, not crashed: the next run redoes it
             raise
-        self.store.finish(item.rel, outcome)
+        self._record(item.rel, outcome)
+
+    def _claim(self, item: InputFile, digest: str) -> None:
+        """Step 1 of exactly once: the file's row is marked running, its try counted."""
+        self._attempted.add(item.rel)
+        self.observer.started(item.rel)
+        self.store.claim(item.rel, digest, self.schema_hash, item.size, item.mtime_ns)
+
+    def _record(self, rel: str, outcome: Outcome) -> None:
+        """Step 3: the outcome is recorded, once the result file (if any) is in place."""
+        self.store.finish(rel, outcome)
         self._count(outcome)
-        self.observer.finished(item.rel, outcome)
+        self.observer.finished(rel, outcome)
+
+    def _link_out_now(self, item: InputFile) -> str | None:
+        """Why a file that became a link out of IN_DIR after the scan is still not read."""
+        if not self.options.follow_links and leads_outside(item.path, self._in_root):
+            return f"{item.path}: {_link_out(item.path)}"
+        return None
 
     def _extract_and_write(self, item: InputFile, started: float) -> Outcome:
         extractor = self._model()
         if not self.options.reuse_prefix:
             extractor.engine.forget_prompt()
-        if not self.options.follow_links and leads_outside(item.path, self._in_root):
-            # It became a link out after the scan: still not read.
-            return self._failure(item.rel, f"{item.path}: {_link_out(item.path)}", started)
+        if (link_out := self._link_out_now(item)) is not None:
+            return self._failure(item.rel, link_out, started)
         try:
-            document = read_document(item.path)
+            pages = dataclasses.replace(
+                self.options.read, on_page=lambda page: self.observer.page_read(item.rel, page)
+            )
+            document = read_document(item.path, pages)
             result = extractor.extract(document, self.schema)
         except InputError as error:  # unreadable, unsupported, too long: this file only
             return self._failure(item.rel, str(error), started)
-        except ThinkJsonError as error:
-            extractor.engine.forget_prompt()  # the cached state may be half-updated
-            return self._failure(item.rel, str(error), started)
         except Exception as error:  # a bug on one document must not stop the others
-            extractor.engine.forget_prompt()
-            message = f"internal error ({type(error).__name__}: {error}); please report it"
-            return self._failure(item.rel, message, started)
+            extractor.engine.forget_prompt()  # the cached state may be half-updated
+            return self._failure(item.rel, extraction_failure(error), started)
+        return self._write_result(item.rel, result, started)
+
+    def _write_result(self, rel: str, result: ExtractionResult, started: float) -> Outcome:
+        """Step 2: the object and its report, each written atomically; or why there is none."""
         if result.value is None:
             problems = "; ".join(f.describe() for f in result.findings) or "no output"
-            return self._failure(item.rel, f"no JSON object was produced: {problems}", started)
+            return self._failure(rel, f"no JSON object was produced: {problems}", started)
         try:
             text = json.dumps(result.value, ensure_ascii=False, indent=2) + "\n"
-            write_atomically(self.result_path(item.rel), text)
-            write_atomically(self.report_path(item.rel), self._report(item.rel, result))
+            write_atomically(self.result_path(rel), text)
+            write_atomically(self.report_path(rel), self._report(rel, result))
         except OutputWriteError as error:
-            return self._failure(item.rel, str(error), started)
+            return self._failure(rel, str(error), started)
         return _outcome(result, time.perf_counter() - started)
 
     def _failure(self, rel: str, message: str, started: float) -> Outcome:
@@ -591,6 +622,13 @@ def hash_file(path: Path) -> tuple[str, str | None]:
         return sha256_regular(path, document_limit(), error=InputError), None
     except InputError as error:
         return "", str(error)
+
+
+def extraction_failure(error: Exception) -> str:
+    """What a failed file's row says of an error raised while reading or extracting it."""
+    if isinstance(error, ThinkJsonError):
+        return str(error)
+    return f"internal error ({type(error).__name__}: {error}); please report it"
 
 
 def remove_temporaries(out_dir: Path) -> int:

@@ -43,6 +43,7 @@ def _register_commands() -> None:
     from thinkjson_edge.cli.extract import extract
     from thinkjson_edge.cli.models import models
     from thinkjson_edge.cli.schema import schema
+    from thinkjson_edge.cli.serve import serve
     from thinkjson_edge.cli.train import train
     from thinkjson_edge.cli.tui import tui
     from thinkjson_edge.cli.tune import tune
@@ -55,6 +56,7 @@ def _register_commands() -> None:
     main.add_command(models)
     main.add_command(train)
     main.add_command(tui)
+    main.add_command(serve)
     main.add_command(tune)
 
 

@@ -6,9 +6,11 @@ summary (``rich``, imported only when the command runs), handles Ctrl-C and pick
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,7 @@ from thinkjson_edge.cli.exit_codes import (
 from thinkjson_edge.cli.options import (
     extraction_options,
     model_options,
+    ocr_option,
     out_option,
     quiet_option,
     read_limit_options,
@@ -35,10 +38,76 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from thinkjson_edge.batch.jobs import Outcome
-    from thinkjson_edge.batch.runner import Batch, BatchSummary
+    from thinkjson_edge.batch.runner import Batch, BatchOptions, BatchSummary
+    from thinkjson_edge.cluster.options import ClusterOptions
+    from thinkjson_edge.cluster.records import WorkerInfo
     from thinkjson_edge.pipeline.extractor import ExtractOptions, Extractor
+    from thinkjson_edge.pipeline.reading import PageRead
 
 _PROBLEMS_SHOWN = 10  # in the summary on stderr; --json and the database have them all
+
+
+def _cluster_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--ray [ADDRESS], --workers, --cpus-per-worker, --gpus-per-worker, passed on as
+    ``cluster``: a ClusterOptions with --ray, else None (a local batch)."""
+
+    @functools.wraps(command)
+    def with_cluster(*args: Any, **kwargs: Any) -> None:
+        from thinkjson_edge.cluster.options import ClusterOptions
+
+        address = kwargs.pop("ray_address")
+        shape = {
+            name: kwargs.pop(name) for name in ("workers", "cpus_per_worker", "gpus_per_worker")
+        }
+        given = {name: value for name, value in shape.items() if value is not None}
+        with guarded():
+            if address is None and given:
+                names = ", ".join("--" + name.replace("_", "-") for name in given)
+                raise _usage_error(f"{names}: only with --ray (a batch on a Ray cluster)")
+            cluster = None if address is None else ClusterOptions(address=address, **given)
+        command(*args, cluster=cluster, **kwargs)
+
+    options = (
+        click.option(
+            "--ray",
+            "ray_address",
+            is_flag=False,
+            flag_value="local",
+            default=None,
+            metavar="[ADDRESS]",
+            help="Run on Ray: alone, a Ray instance started on this machine; 'auto' or "
+            "HOST:PORT, the cluster `ray start` runs; ray://HOST:PORT, through Ray Client.",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help="With --ray: workers, each holding one model [default: as many as the "
+            "cluster's CPUs (and GPUs) hold].",
+        ),
+        click.option(
+            "--cpus-per-worker",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="With --ray: CPUs each worker reserves, and its llama.cpp threads [default: 1].",
+        ),
+        click.option(
+            "--gpus-per-worker",
+            type=click.FloatRange(min=0),
+            default=None,
+            help="With --ray: GPUs each worker reserves (a fraction shares one) [default: 0].",
+        ),
+    )
+    decorated: Any = with_cluster
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated
+
+
+def _usage_error(message: str) -> Exception:
+    from thinkjson_edge.errors import UsageError
+
+    return UsageError(message)
 
 
 @click.command()
@@ -75,8 +144,10 @@ _PROBLEMS_SHOWN = 10  # in the summary on stderr; --json and the database have t
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @read_limit_options
+@ocr_option
 @model_options
 @extraction_options()
+@_cluster_options
 @quiet_option("No progress and no summary on stderr.")
 def batch(
     in_dir: Path,
@@ -88,9 +159,11 @@ def batch(
     retry_failed: bool,
     follow_links: bool,
     as_json: bool,
+    ocr: str,
     model: str | None,
     device: str,
     options: ExtractOptions,
+    cluster: ClusterOptions | None,
     quiet: bool,
 ) -> None:
     """Extract one object per file under IN_DIR into OUT_DIR/<path>.json, resumably.
@@ -98,12 +171,14 @@ def batch(
     Files already done with the same content and schema are skipped, so an interrupted or
     killed batch is resumed by running the same command again. Only regular files inside
     IN_DIR are read: links out of it, pipes, sockets and devices are skipped and listed.
+    With --ray, workers on a Ray cluster extract and this process writes, exactly as here.
     """
     from rich.console import Console
 
     from thinkjson_edge.batch.runner import Batch, BatchOptions
     from thinkjson_edge.pipeline.documents import check_read_limits
     from thinkjson_edge.pipeline.extractor import LazyExtractor
+    from thinkjson_edge.pipeline.reading import ReadOptions
     from thinkjson_edge.pipeline.schema_check import load_usable_schema
 
     _check_folders(in_dir, out_dir, schema_path, model)
@@ -116,21 +191,29 @@ def batch(
             check_read_limits()  # a bad setting stops the batch, not each file
             # an unusable schema stops the batch before it starts
             schema = load_usable_schema(schema_path, options.grammar_limits)
-            runner = Batch(
-                in_dir,
-                out_dir,
-                schema,
-                extractor.get,
-                BatchOptions(
-                    globs=globs,
-                    retry_failed=retry_failed,
-                    watch=watch,
-                    interval=interval,
-                    follow_links=follow_links,
-                ),
-                observer=observer,
-                should_stop=stop.requested,
+            batch_options = BatchOptions(
+                globs=globs,
+                retry_failed=retry_failed,
+                watch=watch,
+                interval=interval,
+                follow_links=follow_links,
+                read=ReadOptions(ocr=ocr),
             )
+            if cluster is not None:
+                runner = _cluster_batch(
+                    in_dir, out_dir, schema, batch_options, cluster, model, device, options,
+                    observer, stop,
+                )  # fmt: skip
+            else:
+                runner = Batch(
+                    in_dir,
+                    out_dir,
+                    schema,
+                    extractor.get,
+                    batch_options,
+                    observer=observer,
+                    should_stop=stop.requested,
+                )
             with runner, stop:
                 _say_recovery(console, runner)
                 try:
@@ -150,10 +233,40 @@ def batch(
             **_rounded(summary.to_dict()),
             "recovered": [job.file for job in runner.recovered],
             "removed_temporaries": runner.removed_temporaries,
+            **({"cluster": runner.cluster_report()} if hasattr(runner, "cluster_report") else {}),
             "exit_code": code,
         }
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
     sys.exit(code)
+
+
+def _cluster_batch(
+    in_dir: Path,
+    out_dir: Path,
+    schema: Any,
+    batch_options: BatchOptions,
+    cluster: ClusterOptions,
+    model: str | None,
+    device: str,
+    options: ExtractOptions,
+    observer: _ProgressObserver,
+    stop: _StopRequests,
+) -> Batch:
+    """The batch on Ray (the ``cluster`` extra; without it, exit 2 says how to install it)."""
+    from thinkjson_edge.cluster.runner import ClusterBatch
+
+    return ClusterBatch(
+        in_dir,
+        out_dir,
+        schema,
+        model=model,
+        device=device,
+        extract_options=options,
+        cluster=cluster,
+        options=batch_options,
+        observer=observer,
+        should_stop=stop.requested,
+    )
 
 
 def batch_exit_code(summary: BatchSummary, *, watch: bool) -> int:
@@ -259,6 +372,11 @@ class _ProgressObserver:
     def started(self, file: str) -> None:
         self._progress.update(self._task, description=_shorten(file))
 
+    def page_read(self, file: str, page: PageRead) -> None:
+        if page.pages > 1:  # a one-page scan needs no count of its own
+            described = f"{_shorten(file)} (OCR page {page.page}/{page.pages})"
+            self._progress.update(self._task, description=described)
+
     def finished(self, file: str, outcome: Outcome) -> None:
         self._progress.advance(self._task)
         if outcome.error:
@@ -272,6 +390,31 @@ class _ProgressObserver:
     def waiting(self) -> None:
         if self._task is not None:
             self._progress.update(self._task, description="watching for new files")
+
+    # With --ray: what happens to the workers.
+
+    def workers_starting(self, count: int, address: str) -> None:
+        self._console.print(f"starting {count} worker(s) on Ray ({address})...")
+
+    def worker_ready(self, info: WorkerInfo) -> None:
+        files = ", ".join(f"{name}: {how}" for name, how in info.placed.items())
+        self._console.print(
+            f"{info.where()}: model {info.model} ready in {info.load_seconds:.1f} s ({files})",
+            markup=False,
+            soft_wrap=True,
+        )
+
+    def worker_failed(self, where: str, reason: str) -> None:
+        self._console.print(f"warning: {where} is out: {reason}", markup=False, soft_wrap=True)
+
+    def worker_died(self, where: str, file: str | None, restarting: bool) -> None:
+        then = "restarting it" if restarting else "not restarting it"
+        self._console.print(
+            f"warning: {where} died while extracting {file}; {then}, the file goes to "
+            "another worker",
+            markup=False,
+            soft_wrap=True,
+        )
 
     def close(self) -> None:
         self._progress.stop()

@@ -13,6 +13,7 @@ from thinkjson_edge.cli.exit_codes import EXIT_USAGE, guarded
 from thinkjson_edge.cli.options import (
     extraction_options,
     model_options,
+    ocr_option,
     out_option,
     quiet_option,
     read_limit_options,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 )
 @click.option("--json", "as_json", is_flag=True, help="With --compare: print JSON, not a table.")
 @read_limit_options
+@ocr_option
 @quiet_option("No progress bar; only warnings and errors.")
 def eval_command(
     data_dir: Path | None,
@@ -52,6 +54,7 @@ def eval_command(
     fresh: bool,
     compare: tuple[Path, Path] | None,
     as_json: bool,
+    ocr: str,
     quiet: bool,
 ) -> None:
     """Extract every document of DATA_DIR and score the results against their gold.
@@ -72,8 +75,9 @@ def eval_command(
     if as_json:
         _usage("--json goes with --compare")
     from thinkjson_edge.evaluation.run import EvalSettings
+    from thinkjson_edge.pipeline.reading import ReadOptions
 
-    settings = EvalSettings(model, device, options, limit)
+    settings = EvalSettings(model, device, options, limit, ReadOptions(ocr=ocr))
     _evaluate(data_dir, report_dir, settings, fresh, quiet)
 
 

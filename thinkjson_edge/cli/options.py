@@ -20,6 +20,7 @@ from thinkjson_edge.pipeline.documents import (
     MAX_TEXT_CHARACTERS,
     TEXT_CHARS_VARIABLE,
 )
+from thinkjson_edge.pipeline.reading import OCR_AUTO, OCR_MODES
 
 if TYPE_CHECKING:
     from thinkjson_edge.pipeline.extractor import ExtractOptions
@@ -203,6 +204,18 @@ def read_limit_options(command: Command) -> Command:
         callback=_setting(DOCUMENT_MB_VARIABLE),
         help="Refuse a document file larger than this (MB of 2**20 bytes) "
         f"[env {DOCUMENT_MB_VARIABLE}; default: {MAX_DOCUMENT_BYTES >> 20}].",
+    )(command)
+
+
+def ocr_option(command: Command) -> Command:
+    """--ocr auto|always|never, passed on as ``ocr``: when OCR reads a page."""
+    return click.option(
+        "--ocr",
+        type=click.Choice(OCR_MODES),
+        default=OCR_AUTO,
+        show_default=True,
+        help="Read by OCR: 'auto' images and PDF pages without a text layer; 'always' "
+        "every PDF page too; 'never' nothing (images are refused).",
     )(command)
 
 

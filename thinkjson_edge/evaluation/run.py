@@ -21,6 +21,7 @@ from thinkjson_edge.files import sha256_file, sha256_text, write_atomically
 from thinkjson_edge.pipeline.documents import read_document
 from thinkjson_edge.pipeline.extractor import ExtractOptions, LazyExtractor
 from thinkjson_edge.pipeline.findings import GroundedValue
+from thinkjson_edge.pipeline.reading import OCR_AUTO, ReadOptions
 from thinkjson_edge.pipeline.result import value_dict
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class EvalSettings:
     device: str = "auto"
     options: ExtractOptions = field(default_factory=ExtractOptions)
     limit: int | None = None
+    read: ReadOptions = field(default_factory=ReadOptions)  # when OCR reads a page
 
     @property
     def think(self) -> bool:
@@ -83,6 +85,8 @@ def cache_key(
     }
     if adapter_sha256:  # only then: the keys of runs without an adapter stay as they were
         inputs["adapter"] = adapter_sha256
+    if settings.read.ocr != OCR_AUTO:  # likewise: the default keeps the keys made before
+        inputs["ocr"] = settings.read.ocr
     return sha256_text(json.dumps(inputs, sort_keys=True))
 
 
@@ -257,7 +261,9 @@ def run_evaluation(
             if record is None:
                 if progress:
                     progress.begin(case.name)
-                record = _extract_one(case, dataset.root, key, extractor, schema, cache_file)
+                record = _extract_one(
+                    case, dataset.root, key, extractor, schema, cache_file, settings.read
+                )
                 outcome.computed += 1
             if record.error:
                 warn(f"{case.name}: {record.error} (counted as no JSON output)")
@@ -286,12 +292,18 @@ def _document_sha256(case: Case) -> str:
 
 
 def _extract_one(
-    case: Case, root: Path, key: str, extractor: LazyExtractor, schema: Schema, cache_file: Path
+    case: Case,
+    root: Path,
+    key: str,
+    extractor: LazyExtractor,
+    schema: Schema,
+    cache_file: Path,
+    read: ReadOptions,
 ) -> DocumentRecord:
     shown = str(case.document.relative_to(root))
     full: dict[str, Any] | None = None
     try:
-        document = read_document(case.document)
+        document = read_document(case.document, read)
         result = extractor.get().extract(document, schema)
     except (InputError, GenerationError) as error:  # the product gives nothing here either
         record = DocumentRecord(case.name, shown, [], 0, 0.0, error=str(error), key=key)

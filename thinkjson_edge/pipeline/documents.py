@@ -3,17 +3,19 @@
 A file's kind is decided by its content first and its suffix second, so a PDF
 named ``.txt`` is still read as a PDF. Text (``.txt``, ``.md``, ``.csv``,
 ``.json`` or any other suffix) has its encoding detected; HTML is reduced to
-its visible text; PDFs give their text layer, page by page; DOCX files give
-their paragraphs and tables in body order. Everything else is refused with a
-message naming what the file looks like, so a user knows what to do with it.
+its visible text; PDFs give their text layer, page by page, and OCR reads the
+pages without one; images (JPEG, PNG, TIFF, BMP, WebP, GIF) are read by OCR,
+page by page; DOCX files give their paragraphs and tables in body order.
+Everything else is refused with a message naming what the file looks like, so
+a user knows what to do with it. ``ReadOptions.ocr`` says when OCR is used.
 
 Only regular files are read, and what is read is bounded as it is read: the file's
 bytes, what a DOCX unpacks to and how many members it has (checked before anything is
 unpacked), and the characters of the text. Each limit has an environment variable that
 raises it (``read_limits`` lists them).
 
-The PDF and DOCX libraries are imported only when such a file is read, which
-keeps ``import thinkjson_edge`` light.
+The PDF, DOCX and OCR libraries are imported only when such a file is read,
+which keeps ``import thinkjson_edge`` light.
 """
 
 from __future__ import annotations
@@ -34,9 +36,16 @@ from typing import TYPE_CHECKING, NamedTuple
 from thinkjson_edge.errors import InputError
 from thinkjson_edge.files import MB, ReadLimit, format_size, read_bounded
 from thinkjson_edge.models.gguf import GGUF_MAGIC
+from thinkjson_edge.pipeline.images import image_format
+from thinkjson_edge.pipeline.layout import PAGE_BREAK, READ_BY_TEXT_LAYER, Layout, PageInfo
+from thinkjson_edge.pipeline.reading import OCR_ALWAYS, OCR_NEVER, ReadOptions
 
 if TYPE_CHECKING:
     from docx.table import Table, _Cell
+
+    from thinkjson_edge.pipeline.scans import PageContent
+
+__all__ = ["PAGE_BREAK", "Document", "ReadOptions", "decode_text", "read_document"]
 
 # Defaults of the limits on one document (each raised by the variable named below).
 MAX_DOCUMENT_BYTES = 50 * MB
@@ -47,14 +56,13 @@ MAX_ARCHIVE_MEMBERS = 10_000  # Word writes a few dozen
 DOCUMENT_MB_VARIABLE = "THINKJSON_MAX_DOCUMENT_MB"
 TEXT_CHARS_VARIABLE = "THINKJSON_MAX_TEXT_CHARS"
 
-# Page separator in the text of paged documents (PDF).
-PAGE_BREAK = "\f"
-
 _PDF_SIGNATURE = b"%PDF"
 _ZIP_SIGNATURE = b"PK\x03\x04"
 _DOCX_PART = "word/document.xml"
 
-# Leading bytes of formats that are not read, with what to do instead.
+_IMAGE_ADVICE = "read it from its file, so OCR reads it"
+
+# Leading bytes of formats that are not read as text, with what to do instead.
 _BINARY_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (_PDF_SIGNATURE, "a PDF file", "read it from its file, so its text layer is used"),
     (
@@ -62,11 +70,11 @@ _BINARY_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
         "a ZIP archive (XLSX and ODT files are ZIP archives)",
         "save it as DOCX, PDF or plain text",
     ),
-    (b"\x89PNG", "a PNG image", "run OCR on it first and give the text"),
-    (b"\xff\xd8\xff", "a JPEG image", "run OCR on it first and give the text"),
-    (b"GIF8", "a GIF image", "run OCR on it first and give the text"),
-    (b"II*\x00", "a TIFF image", "run OCR on it first and give the text"),
-    (b"MM\x00*", "a TIFF image", "run OCR on it first and give the text"),
+    (b"\x89PNG", "a PNG image", _IMAGE_ADVICE),
+    (b"\xff\xd8\xff", "a JPEG image", _IMAGE_ADVICE),
+    (b"GIF8", "a GIF image", _IMAGE_ADVICE),
+    (b"II*\x00", "a TIFF image", _IMAGE_ADVICE),
+    (b"MM\x00*", "a TIFF image", _IMAGE_ADVICE),
     (b"\xd0\xcf\x11\xe0", "an old Microsoft Office file", "save it as DOCX or plain text"),
     (b"\x7fELF", "an executable", "check that the path names the document"),
     (GGUF_MAGIC, "a GGUF model file", "the document comes first and the model after --model"),
@@ -91,9 +99,12 @@ _HTML_STARTS = ("<!doctype html", "<html")
 class Document:
     """A document as the model sees it: its text, and where it came from.
 
-    ``encoding`` is how the bytes were decoded (empty for PDF and DOCX, which
-    carry their own text). ``pages`` holds the character offset where each page
-    begins in ``text`` for paged formats; pages are separated by ``PAGE_BREAK``.
+    ``encoding`` is how the bytes were decoded (empty for PDF, DOCX and images,
+    which carry their own text). ``pages`` holds the character offset where each
+    page begins in ``text`` for paged formats; pages are separated by
+    ``PAGE_BREAK``. ``layout`` (PDFs and images) says where the text sits on the
+    pages: each page's size, and the box of every piece of text OCR recognised.
+    ``notes`` are what a reader should know about the reading (a blank page).
     """
 
     text: str
@@ -101,6 +112,8 @@ class Document:
     encoding: str = "utf-8"
     kind: str = "text"
     pages: tuple[int, ...] = ()
+    layout: Layout | None = None
+    notes: tuple[str, ...] = ()
 
 
 class _Content(NamedTuple):
@@ -109,16 +122,38 @@ class _Content(NamedTuple):
     text: str
     encoding: str = ""
     pages: tuple[int, ...] = ()
+    layout: Layout | None = None
+    notes: tuple[str, ...] = ()
 
 
-def read_document(path: str | Path) -> Document:
-    """Read a file into a Document, or raise InputError saying why it cannot be used."""
+def read_document(path: str | Path, options: ReadOptions | None = None) -> Document:
+    """Read a file into a Document, or raise InputError saying why it cannot be used.
+
+    ``options`` says when OCR reads a page (``ReadOptions.ocr``) and who hears of each
+    page it reads; the default reads images and PDF pages without text by OCR.
+    """
     path = Path(path)
     check_read_limits()  # a limit set to nonsense is refused whatever the file
     data = read_bounded(path, document_limit(), error=InputError)
-    source = str(path)
-    kind = _detect_kind(path, data, source)
-    content = _READERS[kind](data, source)
+    return read_document_bytes(data, str(path), options)
+
+
+def read_document_bytes(data: bytes, source: str, options: ReadOptions | None = None) -> Document:
+    """Read a document held in memory (a server's upload) as a file named ``source`` is read.
+
+    Nothing is written to disk; the same limits hold as for a file, the byte limit included.
+    ``source`` gives the suffix the kind falls back on, and names the document in messages.
+    """
+    options = options or ReadOptions()
+    check_read_limits()
+    limit = document_limit()
+    if len(data) > limit.value():
+        raise InputError(f"{source}: {format_size(len(data))} is larger than {limit.refusal()}")
+    kind = _detect_kind(Path(source), data, source)
+    if kind in _PAGED_READERS:
+        content = _PAGED_READERS[kind](data, source, options)
+    else:
+        content = _READERS[kind](data, source)
     _refuse_long_text(len(content.text), source)
     return Document(
         text=content.text,
@@ -126,6 +161,8 @@ def read_document(path: str | Path) -> Document:
         encoding=content.encoding,
         kind=kind,
         pages=content.pages,
+        layout=content.layout,
+        notes=content.notes,
     )
 
 
@@ -192,7 +229,9 @@ def members_limit() -> ReadLimit:
 
 def read_limits() -> tuple[ReadLimit, ...]:
     """Every limit on reading a document (built afresh, so the current settings count)."""
-    return document_limit(), text_limit(), unpacked_limit(), members_limit()
+    from thinkjson_edge.pipeline.images import pixel_limit
+
+    return document_limit(), text_limit(), unpacked_limit(), members_limit(), pixel_limit()
 
 
 def check_read_limits() -> None:
@@ -231,6 +270,8 @@ def _detect_kind(path: Path, data: bytes, source: str) -> str:
     suffix = path.suffix.lower()
     if data.startswith(_PDF_SIGNATURE):
         return "pdf"
+    if image_format(data):
+        return "image"  # a JPEG named .pdf or .txt is still read as a JPEG
     if data.startswith(_ZIP_SIGNATURE):
         names = _zip_names(data, source)
         if (names is None and suffix == ".docx") or (names and _DOCX_PART in names):
@@ -466,21 +507,69 @@ def _collapse_blank_lines(text: str) -> str:
 _PYPDF_LOG_SINK = logging.NullHandler()
 
 
-def _read_pdf(data: bytes, source: str) -> _Content:
-    page_texts = _pdf_page_texts(data, source)
-    if not any(text.strip() for text in page_texts):
+def _read_pdf(data: bytes, source: str, options: ReadOptions) -> _Content:
+    """The text layer page by page; OCR reads the pages without one (all with ``always``)."""
+    layer = _pdf_text_layer(data, source, read_text=options.ocr != OCR_ALWAYS)
+    to_ocr = [
+        index
+        for index, (text, _size) in enumerate(layer)
+        if options.ocr == OCR_ALWAYS or (options.ocr != OCR_NEVER and not text.strip())
+    ]
+    if not to_ocr and not any(text.strip() for text, _size in layer):
         raise InputError(
-            f"{source}: this PDF has no text layer; it looks scanned and needs OCR first "
-            "(e.g. `ocrmypdf in.pdf out.pdf`)"
+            f"{source}: this PDF has no text layer; it looks scanned and needs OCR, "
+            "which --ocr never turned off: read it with --ocr auto"
         )
-    starts, offset = [], 0
-    for text in page_texts:
-        starts.append(offset)
-        offset += len(text) + len(PAGE_BREAK)
-    return _Content(PAGE_BREAK.join(page_texts), pages=tuple(starts))
+    pages = _pdf_pages(layer, to_ocr, data, source, options)
+    content = _assembled(pages)
+    if not content.text.strip():
+        raise InputError(
+            f"{source}: this PDF has no text layer, and OCR recognised no text on any of its "
+            f"{len(pages)} page(s); it looks blank, or its text is too small or faint to read"
+        )
+    return content
 
 
-def _pdf_page_texts(data: bytes, source: str) -> list[str]:
+def _pdf_pages(
+    layer: list[tuple[str, tuple[float, float]]],
+    to_ocr: list[int],
+    data: bytes,
+    source: str,
+    options: ReadOptions,
+) -> list[PageContent]:
+    """Each page's content: its text layer, or what OCR reads on it for ``to_ocr`` pages."""
+    from thinkjson_edge.pipeline.scans import PageContent
+
+    pages = [
+        PageContent(text, PageInfo(index + 1, width, height, "pt", READ_BY_TEXT_LAYER))
+        for index, (text, (width, height)) in enumerate(layer)
+    ]
+    if not to_ocr:
+        return pages
+    from thinkjson_edge.pipeline.ocr import require_ocr
+    from thinkjson_edge.pipeline.pdf_pages import PdfPages
+    from thinkjson_edge.pipeline.scans import ocr_page
+
+    require_ocr(source, f"{len(to_ocr)} of its pages have no text layer")
+    rendered = PdfPages(data, source)
+    try:
+        for index in to_ocr:
+            image, scale = rendered.render(index)
+            pages[index] = ocr_page(
+                image, index + 1, len(layer), unit="pt", scale=scale, source=source,
+                options=options,
+            )  # fmt: skip
+            _refuse_long_text(sum(len(p.text) + 1 for p in pages), source, so_far=True)
+    finally:
+        rendered.close()
+    return pages
+
+
+def _pdf_text_layer(
+    data: bytes, source: str, *, read_text: bool = True
+) -> list[tuple[str, tuple[float, float]]]:
+    """Each page's text layer (empty without ``read_text``) and its size in points, as the
+    page is shown (its rotation applied)."""
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
@@ -489,13 +578,15 @@ def _pdf_page_texts(data: bytes, source: str) -> list[str]:
     logging.getLogger("pypdf").addHandler(_PYPDF_LOG_SINK)
     try:
         reader = PdfReader(io.BytesIO(data))  # tries the empty password itself
-        texts: list[str] = []
+        pages: list[tuple[str, tuple[float, float]]] = []
         characters = 0
         for page in reader.pages:
-            texts.append(page.extract_text() or "")
-            characters += len(texts[-1]) + len(PAGE_BREAK)
+            text = (page.extract_text() or "") if read_text else ""
+            width, height = float(page.mediabox.width), float(page.mediabox.height)
+            pages.append((text, (height, width) if page.rotation % 180 else (width, height)))
+            characters += len(text) + len(PAGE_BREAK)
             _refuse_long_text(characters, source, so_far=True)  # pages stop once it is too long
-        return texts
+        return pages
     except InputError:
         raise
     except FileNotDecryptedError as exc:
@@ -513,6 +604,40 @@ def _pdf_page_texts(data: bytes, source: str) -> list[str]:
             f"{source}: cannot be read as a PDF ({type(exc).__name__}: {exc}); "
             "the file looks damaged or is not really a PDF"
         ) from exc
+
+
+def _assembled(pages: list[PageContent]) -> _Content:
+    from thinkjson_edge.pipeline.scans import assemble
+
+    whole = assemble(pages)
+    return _Content(whole.text, pages=whole.starts, layout=whole.layout, notes=whole.notes)
+
+
+# --- images -----------------------------------------------------------------
+
+
+def _read_image(data: bytes, source: str, options: ReadOptions) -> _Content:
+    """Every page of an image read by OCR."""
+    kind = f"a {image_format(data)} image"
+    if options.ocr == OCR_NEVER:
+        raise InputError(
+            f"{source}: looks like {kind}, which only OCR reads, and --ocr never turned it off; "
+            "read it with --ocr auto"
+        )
+    from thinkjson_edge.pipeline.ocr import require_ocr
+    from thinkjson_edge.pipeline.scans import read_image_pages
+
+    require_ocr(source, f"looks like {kind}")
+    _format, pages = read_image_pages(
+        data, source, options, lambda characters: _refuse_long_text(characters, source, so_far=True)
+    )
+    content = _assembled(pages)
+    if not content.text.strip():
+        raise InputError(
+            f"{source}: OCR recognised no text in {kind} ({len(pages)} page(s)); it looks "
+            "blank, or its text is too small or faint to read"
+        )
+    return content
 
 
 # --- DOCX -------------------------------------------------------------------
@@ -711,6 +836,10 @@ _READERS: dict[str, Callable[[bytes, str], _Content]] = {
     "csv": _read_text,
     "json": _read_text,
     "html": _read_html,
-    "pdf": _read_pdf,
     "docx": _read_docx,
+}
+# Readers of documents made of pages, which OCR may read.
+_PAGED_READERS: dict[str, Callable[[bytes, str, ReadOptions], _Content]] = {
+    "pdf": _read_pdf,
+    "image": _read_image,
 }

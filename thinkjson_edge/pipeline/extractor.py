@@ -73,6 +73,9 @@ DEFAULT_REVIEW_BELOW = 0.5  # see BENCHMARKS.md: on the training split, 38 of 39
 # Wall clock of one attempt (prompt and decoding): minutes of CPU decoding for a large
 # object fit well within it; a decoding that cannot end is stopped.
 DEFAULT_ATTEMPT_SECONDS = 300.0
+# Schemas whose grammar and copy policy an extractor keeps: a long-lived one (the server)
+# sees any number of schemas, and must not keep every one.
+_SCHEMAS_KEPT = 32
 
 
 @dataclass(frozen=True)
@@ -119,14 +122,19 @@ class Extractor:
 
     def __init__(
         self,
-        model: str | Path | None = None,
+        model: str | Path | ModelChoice | None = None,
         *,
         device: str = "auto",
         n_ctx: int = DEFAULT_CONTEXT,
         n_threads: int | None = None,
         options: ExtractOptions | None = None,
     ) -> None:
-        self.model: ModelChoice = choose_model(str(model) if model is not None else None)
+        # A ModelChoice is taken as resolved: a cluster worker runs files placed by the driver.
+        self.model: ModelChoice = (
+            model
+            if isinstance(model, ModelChoice)
+            else choose_model(str(model) if model is not None else None)
+        )
         self.engine = Engine(
             self.model.path, adapter=self.model.adapter, device=device, n_ctx=n_ctx,
             n_threads=n_threads,
@@ -199,6 +207,8 @@ class Extractor:
             chosen_attempt=chosen.number,
             attempts=attempts,
             source=document.source,
+            layout=document.layout,
+            reading_notes=document.notes,
             model=self.model.name,
             adapter=self._adapter_record,
             think=options.think,
@@ -212,6 +222,7 @@ class Extractor:
         """The compiled grammar of a schema, compiled once per schema and limits."""
         key = (schema.text, limits)
         if key not in self._grammars:
+            _make_room(self._grammars)
             self._grammars[key] = usable_grammar(schema, limits)  # or SchemaError, exit 3
         return self._grammars[key]
 
@@ -222,6 +233,7 @@ class Extractor:
         if not options.copy:
             return None
         if schema.text not in self._copy_policies:
+            _make_room(self._copy_policies)
             self._copy_policies[schema.text] = copy_policy(schema)
         return CopyRequest(CopyIndex(text), self._copy_policies[schema.text])
 
@@ -450,6 +462,12 @@ class LazyExtractor:
         self.close()
 
 
+def _make_room(kept: dict[Any, Any]) -> None:
+    """Drop the oldest entry of a per-schema cache that is full (dicts keep insertion order)."""
+    if len(kept) >= _SCHEMAS_KEPT:
+        del kept[next(iter(kept))]
+
+
 def _piece_decoder(attempt: int, on_text: TextListener) -> PieceListener:
     """The engine's byte pieces as text for ``on_text`` (a character may span two tokens)."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -507,4 +525,5 @@ def _combined_generation(generations: list[Generation], json_text: str) -> Gener
         prompt_seconds=sum(g.prompt_seconds for g in generations),
         first_token_seconds=generations[0].first_token_seconds if generations else 0.0,
         decode_seconds=sum(g.decode_seconds for g in generations),
+        dropped_items=sum(g.dropped_items for g in generations),
     )

@@ -16,6 +16,7 @@ from thinkjson_edge.pipeline.findings import (
     Finding,
     GroundedValue,
 )
+from thinkjson_edge.pipeline.layout import Layout
 from thinkjson_edge.schema import pointer, pointer_parts
 
 
@@ -78,7 +79,7 @@ class ChunkResult:
     def chosen(self) -> Attempt:
         return self.attempts[self.chosen_attempt - 1]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, layout: Layout | None = None) -> dict[str, Any]:
         return {
             "number": self.number,
             "start": self.start,
@@ -87,7 +88,7 @@ class ChunkResult:
             "chosen_attempt": self.chosen_attempt,
             "correction_skipped": self.correction_skipped,
             "value": self.chosen.value,
-            "attempts": [_attempt_dict(a) for a in self.attempts],
+            "attempts": [_attempt_dict(a, layout) for a in self.attempts],
         }
 
 
@@ -112,6 +113,11 @@ class ExtractionResult:
     correction_skipped: bool = False  # attempt 2 was due, but its prompt would not fit
     # With a LoRA adapter: its name, file and sha256, and its base's (``model`` is its name).
     adapter: dict[str, str] | None = None
+    # Where the document's text sits on its pages (PDFs and images): the report then gives
+    # each value with offsets its page and, for text read by OCR, its box.
+    layout: Layout | None = None
+    # What the reading of the document noted (a blank scanned page).
+    reading_notes: tuple[str, ...] = ()
 
     @property
     def chosen(self) -> Attempt:
@@ -133,21 +139,23 @@ class ExtractionResult:
             "value": self.value,
             "validation_only_keywords": self.validation_only,
             "timings": {"load_seconds": self.load_seconds, "total_seconds": self.total_seconds},
-            "attempts": [_attempt_dict(a) for a in self.attempts],
+            "attempts": [_attempt_dict(a, self.layout) for a in self.attempts],
             "correction_skipped": self.correction_skipped,
             "chunks": self.chunks,
             **(
-                {"chunk_results": [chunk.to_dict() for chunk in self.chunk_results]}
+                {"chunk_results": [chunk.to_dict(self.layout) for chunk in self.chunk_results]}
                 if self.chunk_results
                 else {}
             ),
+            **({"pages": [page.to_dict() for page in self.layout.pages]} if self.layout else {}),
+            **({"reading_notes": list(self.reading_notes)} if self.reading_notes else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
 
 
-def _attempt_dict(attempt: Attempt) -> dict[str, Any]:
+def _attempt_dict(attempt: Attempt, layout: Layout | None = None) -> dict[str, Any]:
     generation = dataclasses.asdict(attempt.generation)
     del generation["values"]  # reported apart, by JSON Pointer
     generation["tokens_per_second"] = round(attempt.generation.tokens_per_second, 2)
@@ -166,22 +174,26 @@ def _attempt_dict(attempt: Attempt) -> dict[str, Any]:
                     if g.span
                     else {}
                 ),
+                **(layout.locate(g.span.start, g.span.end) if layout and g.span else {}),
             }
             for g in attempt.grounding
         ],
-        "values": [value_dict(trace) for trace in attempt.values],
+        "values": [value_dict(trace, layout) for trace in attempt.values],
         "generation": generation,
     }
 
 
-def value_dict(trace: ValueTrace) -> dict[str, Any]:
-    """One value of the report: its pointer, kind, confidence, and whether it was copied."""
+def value_dict(trace: ValueTrace, layout: Layout | None = None) -> dict[str, Any]:
+    """One value of the report: its pointer, kind, confidence, and whether it was copied;
+    a copied value has its offsets and, with a ``layout``, its page (and box)."""
+    located = trace.copied and trace.start is not None and trace.end is not None
     return {
         "path": pointer(trace.path),
         "kind": trace.kind,
         "confidence": trace.confidence,
         "copied": trace.copied,
         **({"start": trace.start, "end": trace.end} if trace.copied else {}),
+        **(layout.locate(trace.start, trace.end) if layout and located else {}),  # type: ignore[arg-type]
     }
 
 

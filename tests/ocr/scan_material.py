@@ -1,0 +1,62 @@
+"""Shared material of the OCR tests: a real receipt scan, and documents made from it.
+
+Helpers, imported by name (a conftest.py is not importable reliably across folders).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sroie"
+RECEIPT = FIXTURES / "006.jpg"  # 457 x 1170 pixels
+TRANSCRIPT = FIXTURES / "006.txt"
+SCHEMA = FIXTURES / "schema.json"
+
+
+def spaced(text: str) -> str:
+    """Lower case, whitespace runs as one space: how OCR is compared with a transcript."""
+    return " ".join(text.lower().split())
+
+
+def error_rate(text: str, reference: str) -> float:
+    """Character error rate of ``text`` against ``reference``, whitespace and case aside."""
+    a, b = spaced(text), spaced(reference)
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            )
+        previous = current
+    return previous[-1] / max(len(b), 1)
+
+
+def scanned_pdf(path: Path, *images: Path | None) -> Path:
+    """A PDF with one page per image (the page the image's size at 72 dpi, image only); a
+    None makes a page with a line of real text instead (a text layer)."""
+    from fpdf import FPDF
+    from PIL import Image
+
+    pdf = FPDF(unit="pt")
+    for image in images:
+        if image is None:
+            pdf.add_page(format=(595, 842))
+            pdf.set_font("helvetica", size=14)
+            pdf.text(72, 100, "Delivery note DN-3 for lot 4711")
+            continue
+        with Image.open(image) as opened:
+            width, height = opened.size
+        pdf.add_page(format=(width, height))
+        pdf.image(str(image), x=0, y=0, w=width, h=height)
+    path.write_bytes(bytes(pdf.output()))
+    return path
+
+
+def png_bytes(width: int, height: int, colour: str = "white") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, "PNG")
+    return buffer.getvalue()
