@@ -534,7 +534,11 @@ async def test_rerunning_one_field_replaces_only_that_field(tmp_path: Path) -> N
         await pilot.pause()
         await pilot.press("f")
         await wait_until(pilot, lambda: review.edits[-1].by == "model")
-        assert review.value["company"] == before["company"]
+        # Extracted again under a schema of that field alone (another prompt, so the model
+        # may choose another span): the edit is replaced by a value copied from the receipt.
+        company = review.value["company"]
+        assert company != "WRONG"
+        assert " ".join(company.split()) in " ".join(RECEIPT.split())
         assert {k: v for k, v in review.value.items() if k != "company"} == {
             k: v for k, v in before.items() if k != "company"
         }
