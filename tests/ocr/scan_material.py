@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sroie"
-RECEIPT = Path(__file__).resolve().parents[1] / "fixtures" / "scans" / "006.jpg"  # 457 x 1170 pixels
+RECEIPT = FIXTURES.parent / "scans" / "006.jpg"  # 457 x 1170 pixels
 TRANSCRIPT = FIXTURES / "006.txt"
 SCHEMA = FIXTURES / "schema.json"
 
