@@ -18,6 +18,8 @@ needs what a plain completion call does not give:
 * string values the schema says are copied may only be spans of the document: a
   second constraint beside the grammar (``copy_guard``), checked on the same fast
   path; each scalar value gets a confidence from the model's own probabilities;
+* a later array item whose first value the document does not support is taken back,
+  and the array closed before it (``item_check``);
 * the prompt's KV state is kept, and a later prompt that shares its prefix
   (a second attempt, the next document of a batch) evaluates only what differs.
 
