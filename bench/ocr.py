@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from thinkjson_edge.evaluation.metrics import edit_distance
 from thinkjson_edge.pipeline.documents import ReadOptions, read_document
 from thinkjson_edge.pipeline.reading import PageRead
 
@@ -102,22 +103,7 @@ def _rate(pairs: list[tuple[int, int]]) -> float:
 
 
 def _edits(hypothesis: str, reference: str) -> tuple[int, int]:
-    return levenshtein(hypothesis, reference), len(reference)
-
-
-def levenshtein(a: str, b: str) -> int:
-    """Insertions, deletions and substitutions turning ``a`` into ``b``."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
-            )
-        previous = current
-    return previous[-1]
+    return edit_distance(hypothesis, reference), len(reference)
 
 
 def _field_scores(data_dir: Path, report_dir: Path, names: set[str]) -> dict[str, Any]:

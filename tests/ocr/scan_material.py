@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from thinkjson_edge.evaluation.metrics import edit_distance
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sroie"
 RECEIPT = FIXTURES.parent / "scans" / "006.jpg"  # 457 x 1170 pixels
 TRANSCRIPT = FIXTURES / "006.txt"
@@ -22,15 +24,7 @@ def spaced(text: str) -> str:
 def error_rate(text: str, reference: str) -> float:
     """Character error rate of ``text`` against ``reference``, whitespace and case aside."""
     a, b = spaced(text), spaced(reference)
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
-            )
-        previous = current
-    return previous[-1] / max(len(b), 1)
+    return edit_distance(a, b) / max(len(b), 1)
 
 
 def scanned_pdf(path: Path, *images: Path | None) -> Path:
