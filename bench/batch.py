@@ -2,6 +2,7 @@
 and what the batch machinery costs beside the model.
 
     python bench/batch.py [DATA_DIR] [--limit N] [--think] [--no-self-correct] [--json]
+    python bench/batch.py [DATA_DIR] --limit 20 --parallel 1,2,4,8 [--no-self-correct]
 
 DATA_DIR holds NAME.txt documents and schema.json (default: the shared SROIE development
 set if it is there, else tests/fixtures/sroie). The documents are copied to a temporary
@@ -14,14 +15,22 @@ folder and run through the batch runner three times with one loaded model:
 Model time is the sum of prompt evaluation and decoding; per-file work is reading,
 checking and writing around it; machinery is the rest of the wall time (scanning, hashing,
 claiming and recording in the job database, with their fsyncs).
+
+With ``--parallel``, the normal batch runs once per width N (documents decoded together,
+``engine.parallel``), each in a fresh process (llama.cpp's OpenMP threads carry state
+from one context to the next within a process): documents per minute and its ratio to
+N=1, generated tokens per second of all sequences together, peak memory, and how many
+results are identical to N=1's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    parser.add_argument("--parallel", help="widths to compare, such as 1,2,4,8")
+    parser.add_argument("--one-width", type=int, help=argparse.SUPPRESS)  # a --parallel child
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.parallel:
+        return _compare_widths(args, argv or sys.argv[1:])
 
     schema = load_schema(args.data_dir / "schema.json")
     documents = sorted(args.data_dir.glob("*.txt"))[: args.limit]
@@ -57,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         self_correct=not args.no_self_correct,
         max_think_tokens=args.max_think_tokens,
     )
+    if args.one_width:
+        return _one_width(args, schema, documents, options)
     with (
         tempfile.TemporaryDirectory() as scratch,
         Extractor(args.model, device=args.device, options=options) as extractor,
@@ -127,6 +143,70 @@ def _run(
         "overhead_share": round((wall - model) / model, 4) if model else None,
         "overhead_ms_per_document": round(1000 * (wall - model) / each, 1),
     }
+
+
+def _one_width(
+    args: argparse.Namespace, schema: Any, documents: list[Path], options: ExtractOptions
+) -> int:
+    """One normal batch with ``--one-width`` documents decoded together, into ``--out``."""
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        Extractor(
+            args.model, device=args.device, options=options, parallel=args.one_width
+        ) as extractor,
+    ):
+        in_dir = Path(scratch) / "in"
+        in_dir.mkdir()
+        for document in documents:
+            shutil.copy(document, in_dir / document.name)
+        figures = _run(in_dir, args.out, schema, extractor, reuse_prefix=True)
+        rows = _done_rows(args.out)
+        stats = extractor.engine._parallel.stats if extractor.engine._parallel else None
+    generated = sum(r["generated_tokens"] for r in rows)
+    figures.update(
+        width=args.one_width,
+        generated_tokens_per_second=round(generated / figures["wall_seconds"], 1),
+        peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        mean_batch_width=round(stats.sequences / stats.calls, 2) if stats else 1.0,
+        decode_call_seconds=round(stats.seconds, 1) if stats else None,
+    )
+    print(json.dumps(figures))
+    return 0
+
+
+def _compare_widths(args: argparse.Namespace, argv: list[str]) -> int:
+    """Each width in a child process of its own; their figures side by side."""
+    widths = [int(width) for width in args.parallel.split(",")]
+    base = [a for a in argv if not a.startswith("--parallel") and a != args.parallel]
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        outputs = {}
+        for width in widths:
+            out = Path(scratch) / f"out-{width}"
+            command = [
+                sys.executable,
+                __file__,
+                *base,
+                "--one-width",
+                str(width),
+                "--out",
+                str(out),
+            ]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            outputs[width] = {p.name: p.read_text() for p in out.glob("*.json")}
+            print(json.dumps(rows[-1]), file=sys.stderr)
+        first = outputs[widths[0]]
+        for row, width in zip(rows, widths, strict=True):
+            same = sum(outputs[width].get(name) == text for name, text in first.items())
+            row["same_results_as_first"] = f"{same}/{len(first)}"
+            row["ratio"] = round(row["docs_per_minute"] / rows[0]["docs_per_minute"], 2)
+    keys = (
+        "width", "docs_per_minute", "ratio", "generated_tokens_per_second",
+        "mean_batch_width", "decode_call_seconds", "peak_rss_mib", "same_results_as_first",
+    )  # fmt: skip
+    print(json.dumps([{key: row.get(key) for key in keys} for row in rows], indent=2))
+    return 0
 
 
 def _done_rows(out_dir: Path) -> list[dict[str, Any]]:

@@ -483,3 +483,58 @@ def test_watch_picks_up_a_new_file_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
     summary = json.loads(stdout)
     assert (summary["done"], summary["interrupted"], summary["abandoned"]) == (2, True, False)
     assert_exactly_once(in_dir, out, ["first.txt", "second.txt"])
+
+
+@pytest.mark.model
+def test_kill_9_of_a_parallel_batch_then_resume_gives_each_result_exactly_once(
+    tmp_path: Path,
+) -> None:
+    """Two files in flight at once (--parallel 2) when the kill comes: both were claimed,
+    neither recorded; the resumed run redoes them, and every input ends with one result."""
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    inputs = [f"r{index}.txt" for index in range(len(SHOPS))]
+    for index, rel in enumerate(inputs):
+        (in_dir / rel).write_text(receipt(index), encoding="utf-8")
+
+    process = subprocess.Popen(
+        cli_command(in_dir, out, "--quiet", "--parallel", "2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: len(result_files(out)) >= 1 and len(running_files(out)) == 2, process, 180)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert len(result_files(out)) < len(inputs)
+
+    resumed = subprocess.run(
+        cli_command(in_dir, out, "--json", "--parallel", "2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == EXIT_OK, resumed.stderr[-3000:]
+    summary = json.loads(resumed.stdout)
+    assert summary["done"] + summary["skipped_done"] == len(inputs)
+    assert_exactly_once(in_dir, out, inputs)
+    redone = [rel for rel, job in rows(out).items() if job["attempts"] == 2]
+    assert len(redone) >= 2  # the two in flight at the kill
+
+
+@pytest.mark.model
+def test_a_parallel_batch_gives_the_results_of_one_at_a_time(tmp_path: Path) -> None:
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    inputs = [f"r{index}.txt" for index in range(4)]
+    for index, rel in enumerate(inputs):
+        (in_dir / rel).write_text(receipt(index), encoding="utf-8")
+    one = invoke(in_dir, "-s", SCHEMA, "-o", tmp_path / "one", *FAST, "--quiet")
+    four = invoke(in_dir, "-s", SCHEMA, "-o", tmp_path / "four", *FAST, "--parallel", "4")
+    assert one.exit_code == four.exit_code == EXIT_OK, four.output
+    for rel in inputs:
+        assert (tmp_path / "four" / f"{rel}.json").read_text(encoding="utf-8") == (
+            tmp_path / "one" / f"{rel}.json"
+        ).read_text(encoding="utf-8")
+    assert_exactly_once(in_dir, tmp_path / "four", inputs)

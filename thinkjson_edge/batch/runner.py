@@ -30,8 +30,11 @@ import dataclasses
 import fnmatch
 import json
 import os
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -52,7 +55,7 @@ from thinkjson_edge.batch.layout import (
     result_path,
 )
 from thinkjson_edge.batch.manifest import manifest_text
-from thinkjson_edge.errors import InputError, OutputWriteError, ThinkJsonError
+from thinkjson_edge.errors import Cancelled, InputError, OutputWriteError, ThinkJsonError
 from thinkjson_edge.files import (
     is_temporary,
     leads_outside,
@@ -375,11 +378,50 @@ class Batch:
         self._model()
 
     def _work_through(self, work: list[tuple[InputFile, str, str | None]]) -> None:
-        """Process the files one after another (the cluster runner hands them to workers)."""
+        """Process the files one after another, or as many at once as the model decodes
+        together (the cluster runner hands them to workers)."""
+        width = self._extractor.parallel if self._extractor is not None else 1
+        if width > 1:
+            self._work_through_together(work, width)
+            return
         for item, digest, error in work:
             if self.should_stop():
                 return
             self._process(item, digest, error)
+
+    def _work_through_together(
+        self, work: list[tuple[InputFile, str, str | None]], width: int
+    ) -> None:
+        """Up to ``width`` files extract at once, each in a thread of its own. Claims and
+        records stay in this thread, in the same order of steps as one file at a time: a
+        file is claimed, its result written, then its outcome recorded. A stop request
+        lets the files in flight finish; Ctrl-C twice abandons them (released, redone by
+        the next run)."""
+        queue = deque(work)
+        in_flight: dict[Future[Outcome], InputFile] = {}
+        abandon = threading.Event()
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="extract") as pool:
+            try:
+                while True:
+                    while queue and len(in_flight) < width and not self.should_stop():
+                        item, digest, error = queue.popleft()
+                        self._claim(item, digest)
+                        started = time.perf_counter()
+                        if error is not None:
+                            self._record(item.rel, self._failure(item.rel, error, started))
+                            continue
+                        future = pool.submit(self._extract_and_write, item, started, abandon)
+                        in_flight[future] = item
+                    if not in_flight:
+                        return
+                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        self._record(in_flight.pop(future).rel, future.result())
+            except BaseException:
+                abandon.set()
+                for item in in_flight.values():
+                    self.store.release(item.rel)
+                raise
 
     def _note_unread(self, unread: list[Unread]) -> None:
         """Say once per run why each file is left unread (again only if the reason changes)."""
@@ -420,7 +462,11 @@ class Batch:
             return f"{item.path}: {_link_out(item.path)}"
         return None
 
-    def _extract_and_write(self, item: InputFile, started: float) -> Outcome:
+    def _extract_and_write(
+        self, item: InputFile, started: float, abandon: threading.Event | None = None
+    ) -> Outcome:
+        """Read and extract one file, and write its result; ``abandon``, once set, stops
+        the extraction (Cancelled), which then leaves everything as it was."""
         extractor = self._model()
         if not self.options.reuse_prefix:
             extractor.engine.forget_prompt()
@@ -431,9 +477,13 @@ class Batch:
                 self.options.read, on_page=lambda page: self.observer.page_read(item.rel, page)
             )
             document = read_document(item.path, pages)
-            result = extractor.extract(document, self.schema)
+            result = extractor.extract(
+                document, self.schema, on_text=_stop_when(abandon) if abandon else None
+            )
         except InputError as error:  # unreadable, unsupported, too long: this file only
             return self._failure(item.rel, str(error), started)
+        except Cancelled:
+            raise
         except Exception as error:  # a bug on one document must not stop the others
             extractor.engine.forget_prompt()  # the cached state may be half-updated
             return self._failure(item.rel, extraction_failure(error), started)
@@ -528,6 +578,16 @@ class Batch:
 
 
 # -- the pieces ------------------------------------------------------------------
+
+
+def _stop_when(abandon: threading.Event) -> Callable[[int, str, bool], None]:
+    """A text listener that stops the extraction once ``abandon`` is set."""
+
+    def listen(_attempt: int, _text: str, _reasoning: bool) -> None:
+        if abandon.is_set():
+            raise Cancelled("abandoned")
+
+    return listen
 
 
 def scan_inputs(

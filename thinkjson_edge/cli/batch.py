@@ -29,6 +29,7 @@ from thinkjson_edge.cli.options import (
     model_options,
     ocr_option,
     out_option,
+    parallel_option,
     quiet_option,
     read_limit_options,
     schema_option,
@@ -146,6 +147,7 @@ def _usage_error(message: str) -> Exception:
 @read_limit_options
 @ocr_option
 @model_options
+@parallel_option
 @extraction_options()
 @_cluster_options
 @quiet_option("No progress and no summary on stderr.")
@@ -162,6 +164,7 @@ def batch(
     ocr: str,
     model: str | None,
     device: str,
+    parallel: int | None,
     options: ExtractOptions,
     cluster: ClusterOptions | None,
     quiet: bool,
@@ -183,7 +186,7 @@ def batch(
 
     _check_folders(in_dir, out_dir, schema_path, model)
     console = Console(stderr=True, quiet=quiet, highlight=False)
-    extractor = LazyExtractor(model, device, options)
+    extractor = LazyExtractor(model, device, options, parallel=parallel)
     stop = _StopRequests(console)
     observer = _ProgressObserver(console)
     try:

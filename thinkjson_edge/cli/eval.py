@@ -15,6 +15,7 @@ from thinkjson_edge.cli.options import (
     model_options,
     ocr_option,
     out_option,
+    parallel_option,
     quiet_option,
     read_limit_options,
 )
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     "report_dir", "Report folder [default: ./eval-DATA-MODEL-think|nothink-sc|nosc].", folder=True
 )
 @model_options
+@parallel_option
 @extraction_options(sampling=False)
 @click.option(
     "--limit", type=click.IntRange(min=1), help="Evaluate only the first N documents (by name)."
@@ -49,6 +51,7 @@ def eval_command(
     report_dir: Path | None,
     model: str | None,
     device: str,
+    parallel: int | None,
     options: ExtractOptions,
     limit: int | None,
     fresh: bool,
@@ -77,7 +80,7 @@ def eval_command(
     from thinkjson_edge.evaluation.run import EvalSettings
     from thinkjson_edge.pipeline.reading import ReadOptions
 
-    settings = EvalSettings(model, device, options, limit, ReadOptions(ocr=ocr))
+    settings = EvalSettings(model, device, options, limit, ReadOptions(ocr=ocr), parallel)
     _evaluate(data_dir, report_dir, settings, fresh, quiet)
 
 

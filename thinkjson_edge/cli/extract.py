@@ -15,6 +15,7 @@ from thinkjson_edge.cli.options import (
     model_options,
     ocr_option,
     out_option,
+    parallel_option,
     quiet_option,
     read_limit_options,
     schema_option,
@@ -34,6 +35,7 @@ _FINDINGS_SHOWN = 10  # on stderr; the report has them all
 @schema_option("JSON Schema of the object.")
 @out_option("out", "Write the object here (atomically) instead of stdout.")
 @model_options
+@parallel_option
 @extraction_options()
 @click.option(
     "--report",
@@ -60,6 +62,7 @@ def extract(
     out: Path | None,
     model: str | None,
     device: str,
+    parallel: int | None,
     options: ExtractOptions,
     report: bool,
     report_file: Path | None,
@@ -100,7 +103,7 @@ def extract(
             say(f"warning: {note}")
         if highlight:
             check_highlightable(document)  # before the model, not after minutes of work
-        with Extractor(model, device=device, options=options) as extractor:
+        with Extractor(model, device=device, options=options, parallel=parallel) as extractor:
             say(
                 f"model {extractor.model.describe()} ({extractor.model.chosen_by}) loaded in "
                 f"{extractor.engine.load_seconds:.1f} s; extracting from {document.source}"

@@ -44,6 +44,18 @@ def model_options(command: Command) -> Command:
     )(command)
 
 
+def parallel_option(command: Command) -> Command:
+    """--parallel N: documents (or a long document's chunks) decoded together."""
+    return click.option(
+        "--parallel",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="Documents decoded together in one llama.cpp context, each with its own "
+        "context of the usual size [default: 1 on a CPU, 8 on a GPU].",
+    )(command)
+
+
 def extraction_options(*, sampling: bool = True) -> Callable[[Command], Command]:
     """The shape of one extraction, passed on to the command as ``options: ExtractOptions``.
 
@@ -100,8 +112,7 @@ _REASONING_OPTIONS = (
         type=click.FloatRange(0.0, 1.0),
         default=None,
         metavar="T",
-        help="Mark values written with a confidence under T for review (0: never) "
-        "[default: 0.5].",
+        help="Mark values written with a confidence under T for review (0: never) [default: 0.5].",
     ),
     click.option(
         "--attempt-timeout",

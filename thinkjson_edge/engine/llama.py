@@ -21,7 +21,9 @@ needs what a plain completion call does not give:
 * a later array item whose first value the document does not support is taken back,
   and the array closed before it (``item_check``);
 * the prompt's KV state is kept, and a later prompt that shares its prefix
-  (a second attempt, the next document of a batch) evaluates only what differs.
+  (a second attempt, the next document of a batch) evaluates only what differs;
+* with ``parallel`` above 1, up to that many generations (in as many threads) share
+  one context and each ``llama_decode`` call (``engine.parallel``).
 
 ``llama_cpp`` is imported here only, lazily, so that importing the package stays light.
 """
@@ -32,11 +34,12 @@ import contextlib
 import ctypes
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -53,7 +56,8 @@ from thinkjson_edge.engine.generation import (
 from thinkjson_edge.engine.item_check import ITEM_MIN_CONFIDENCE, PendingItem, later_item_begun
 from thinkjson_edge.engine.json_values import JsonValues
 from thinkjson_edge.engine.output import Output
-from thinkjson_edge.engine.span_search import PlannedToken, SpanSearch
+from thinkjson_edge.engine.parallel import ParallelContext
+from thinkjson_edge.engine.span_search import BranchingModel, PlannedToken, SpanSearch
 from thinkjson_edge.environment import bound_openmp_spinning
 from thinkjson_edge.errors import DocumentTooLongError, GenerationError, ModelLoadError
 from thinkjson_edge.grammar.compiler import THINK_OPEN
@@ -63,6 +67,14 @@ if TYPE_CHECKING:
 
 DEVICES = ("auto", "cpu", "cuda", "metal")
 DEFAULT_CONTEXT = 8192
+# Generations decoded together when the caller leaves it to the engine: on a CPU a wider
+# batch costs about as much per token as one sequence (BENCHMARKS.md, "Several documents
+# at once"); a GPU has idle width to fill.
+DEFAULT_PARALLEL_CPU = 1
+DEFAULT_PARALLEL_GPU = 8
+# The high-level Llama's own context when generations go through a ParallelContext: only
+# its vocabulary and chat template are used then, so its KV cache is kept small.
+_IDLE_CONTEXT = 256
 _CLOSING_BIAS = 1000.0  # far above any logit: a closer wins wherever the grammar allows it
 _LOOP_MAX_PERIOD = 256  # bytes, see loop_span
 _LOOP_MIN_COPIES = 4
@@ -79,10 +91,21 @@ _CLOSERS = frozenset(b'"]}')
 _CLOSERS_WITH_COMMA = frozenset(b'"]},')
 
 
+class DecodingContext(BranchingModel, Protocol):
+    """Where one generation's tokens are evaluated: the engine's own context, or one
+    sequence of a shared one (``engine.parallel.Sequence``)."""
+
+    def evaluate_prompt(self, tokens: list[int]) -> int: ...
+    def refresh_logits(self) -> None: ...
+
+
 class Engine:
     """A loaded model and its context, reused across many generations.
 
     ``adapter``: a LoRA adapter GGUF that llama.cpp applies to the model as it loads.
+    ``parallel``: generations that may run at once (from as many threads), each with a
+    context of ``n_ctx`` tokens; above 1 they share each llama_decode call. None: the
+    device's default.
     """
 
     def __init__(
@@ -93,12 +116,19 @@ class Engine:
         device: str = "auto",
         n_ctx: int = DEFAULT_CONTEXT,
         n_threads: int | None = None,
+        parallel: int | None = 1,
     ) -> None:
         if device not in DEVICES:
             raise ModelLoadError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
         bound_openmp_spinning()
         import llama_cpp
         from llama_cpp._internals import LlamaTokenDataArray
+
+        gpu_layers = _gpu_layers(llama_cpp, device)
+        if parallel is None:
+            parallel = DEFAULT_PARALLEL_GPU if gpu_layers else DEFAULT_PARALLEL_CPU
+        if parallel < 1:
+            raise ModelLoadError(f"parallel must be at least 1, not {parallel}")
 
         self._api = llama_cpp
         self.model_path = Path(model_path)
@@ -111,8 +141,8 @@ class Engine:
                 self._llm: Llama = llama_cpp.Llama(
                     model_path=str(self.model_path),
                     lora_path=str(self.adapter_path) if self.adapter_path else None,
-                    n_ctx=n_ctx,
-                    n_gpu_layers=_gpu_layers(llama_cpp, device),
+                    n_ctx=n_ctx if parallel == 1 else _IDLE_CONTEXT,
+                    n_gpu_layers=gpu_layers,
                     n_threads=threads,
                     n_threads_batch=threads,
                     verbose=False,
@@ -120,16 +150,38 @@ class Engine:
         except (ValueError, RuntimeError, OSError) as exc:
             loaded = f"{self.model_path}" + (f" with {self.adapter_path}" if adapter else "")
             raise ModelLoadError(f"llama.cpp could not load {loaded}: {exc}") from exc
-        self.load_seconds = time.perf_counter() - started
-        self.n_ctx = self._llm.n_ctx()
+        self.n_ctx = self._llm.n_ctx() if parallel == 1 else n_ctx
         self.n_vocab = self._llm.n_vocab()
         model = self._llm._model
         self._vocab = model.vocab
         self._pieces = _token_pieces(llama_cpp, self._vocab, self.n_vocab)
         self._closing_bias = _closing_bias(self._pieces)
-        self._candidates = LlamaTokenDataArray(n_vocab=self.n_vocab)  # shared by all grammars
+        self._token_data = LlamaTokenDataArray
+        self._per_thread = threading.local()  # each thread's candidate array for masking
         self._formatter = _chat_formatter(self._llm)
         self._sorted_vocabulary: SortedVocabulary | None = None  # built on first copy
+        self._parallel: ParallelContext | None = None
+        if parallel > 1:
+            try:
+                self._parallel = ParallelContext(
+                    self._llm, llama_cpp, self._pieces, n_sequences=parallel, n_ctx=n_ctx
+                )
+            except BaseException:
+                self._llm.close()
+                raise
+        self.load_seconds = time.perf_counter() - started
+
+    @property
+    def parallel(self) -> int:
+        """How many generations may decode at once."""
+        return self._parallel.n_sequences if self._parallel is not None else 1
+
+    def candidates(self) -> Any:
+        """The calling thread's candidate array for masking the whole vocabulary."""
+        array = getattr(self._per_thread, "candidates", None)
+        if array is None:
+            array = self._per_thread.candidates = self._token_data(n_vocab=self.n_vocab)
+        return array
 
     # -- prompts -----------------------------------------------------------
 
@@ -168,23 +220,25 @@ class Engine:
                 f"the prompt is {len(prompt_tokens)} tokens and the model's context holds "
                 f"{self.n_ctx}; shorten the document or use a model with a longer context"
             )
-        started = time.perf_counter()
-        cached = self.evaluate_prompt(prompt_tokens)
-        prompt_seconds = time.perf_counter() - started
-        run = _Decoding(
-            self,
-            grammar,
-            think=think,
-            limits=limits,
-            room=self.n_ctx - len(prompt_tokens),
-            on_piece=on_piece,
-            copy=copy,
-            started=started,
-        )
-        try:
-            run.decode()
-        finally:
-            run.close()
+        with self._context_for(prompt_tokens) as context:
+            started = time.perf_counter()
+            cached = context.evaluate_prompt(prompt_tokens)
+            prompt_seconds = time.perf_counter() - started
+            run = _Decoding(
+                self,
+                context,
+                grammar,
+                think=think,
+                limits=limits,
+                room=self.n_ctx - len(prompt_tokens),
+                on_piece=on_piece,
+                copy=copy,
+                started=started,
+            )
+            try:
+                run.decode()
+            finally:
+                run.close()
         finished = time.perf_counter()
         first = run.first_token_at or finished
         return Generation(
@@ -203,6 +257,16 @@ class Engine:
             values=run.value_traces(),
             dropped_items=run.items_dropped,
         )
+
+    @contextlib.contextmanager
+    def _context_for(self, prompt_tokens: list[int]) -> Iterator[DecodingContext]:
+        """This engine's own context, or a sequence of the shared one (waiting for a free
+        one when every sequence is busy)."""
+        if self._parallel is None:
+            yield self
+            return
+        with self._parallel.sequence(prompt_tokens) as sequence:
+            yield sequence
 
     def fits(self, prompt_tokens: int, limits: DecodeLimits, *, think: bool) -> bool:
         """Whether a prompt this long leaves room for the reasoning budget and the closing."""
@@ -234,6 +298,8 @@ class Engine:
     def forget_prompt(self) -> None:
         """Drop the cached prompt state, so the next prompt is evaluated in full."""
         self._llm.n_tokens = 0
+        if self._parallel is not None:
+            self._parallel.forget_all()
 
     def evaluate_prompt(self, tokens: list[int]) -> int:
         """Evaluate the prompt, reusing the longest cached prefix; return the tokens reused."""
@@ -289,6 +355,9 @@ class Engine:
         return self._sorted_vocabulary
 
     def close(self) -> None:
+        if self._parallel is not None:
+            self._parallel.close()
+            self._parallel = None
         self._llm.close()
 
 
@@ -325,7 +394,7 @@ class _GrammarSampler:
         return self._one[0].logit != -np.inf
 
     def mask(self, scores: np.ndarray) -> np.ndarray:
-        candidates = self._engine._candidates
+        candidates = self._engine.candidates()
         candidates.copy_logits(scores)
         self._api.llama_sampler_apply(self._pointer, ctypes.byref(candidates.candidates))
         return np.array(candidates.candidates_data.logit)
@@ -349,6 +418,7 @@ class _Decoding:
     def __init__(
         self,
         engine: Engine,
+        context: DecodingContext,
         grammar: str,
         *,
         think: bool,
@@ -359,6 +429,7 @@ class _Decoding:
         started: float | None = None,
     ) -> None:
         self.engine = engine
+        self.context = context  # where the tokens are evaluated
         self.on_piece = on_piece
         self.limits = limits
         self.room = room
@@ -379,7 +450,7 @@ class _Decoding:
         self.values = JsonValues()
         self.copy = CopyGuard(copy, self.values, engine.sorted_vocabulary()) if copy else None
         self.search = (
-            SpanSearch(engine, self.copy, width=limits.span_search, max_tokens=_SPAN_MAX_TOKENS)
+            SpanSearch(context, self.copy, width=limits.span_search, max_tokens=_SPAN_MAX_TOKENS)
             if self.copy is not None and limits.span_search > 1 and limits.temperature <= 0
             else None
         )
@@ -462,7 +533,7 @@ class _Decoding:
         """The next token; ``raw``: the logits here, when a search has overwritten the
         engine's buffer since."""
         if raw is None:
-            raw = self.engine.logits()
+            raw = self.context.logits()
         scores = raw + self.engine._closing_bias if self.closing else raw
         if (planned := self.planned_token()) is not None:
             return planned
@@ -477,7 +548,7 @@ class _Decoding:
         """Choose the copied value that opens here with the span search (see
         ``span_search``); return the logits here, which the search's branches overwrite."""
         assert self.search is not None
-        scores = self.engine.logits().copy()
+        scores = self.context.logits().copy()
         self._searched_leaf = len(self.values.leaves)
         admitted, mass = self.admitted_candidates(scores)
         self.plan, share = self.search.plan(scores, admitted[: self.search.width])
@@ -586,7 +657,7 @@ class _Decoding:
         if in_think and not self.output.in_think and self.think_stop_reason is None:
             self.think_stop_reason = "model"
         if not self.output.json_done:
-            self.engine.feed(token)
+            self.context.feed(token)
         if self.pending_item is not None:
             self.pending_item.held.append((piece, in_think))
             self.settle_pending_item()
@@ -675,7 +746,7 @@ class _Decoding:
 
     def save(self) -> _Saved:
         return _Saved(
-            position=self.engine.position(),
+            position=self.context.position(),
             grammar=self.grammar.clone(),
             output=self.output.copy(),
             values=self.values.snapshot(),
@@ -701,8 +772,8 @@ class _Decoding:
         self._chosen_probability = 1.0
         self.plan, self._searched_leaf = saved.plan, saved.searched_leaf
         self.searched_confidence = saved.searched_confidence
-        self.engine.rewind(saved.position)
-        self.engine.refresh_logits()
+        self.context.rewind(saved.position)
+        self.context.refresh_logits()
 
     def note_json(self, data: bytes) -> None:
         """Follow the JSON bytes of the token just taken: paths, leaves, copied values."""
@@ -852,7 +923,7 @@ def plain_weight_buffers(llama_cpp: Any) -> Iterator[None]:
 
     def defaults() -> Any:
         params = original()
-        params.use_extra_bufts = False
+        params.use_extra_bufts = os.environ.get("TJ_EXTRA") == "1"
         return params
 
     module.llama_model_default_params = defaults

@@ -18,6 +18,7 @@ from thinkjson_edge import __version__
 from thinkjson_edge.errors import GenerationError, InputError, SchemaError
 from thinkjson_edge.evaluation.dataset import SCHEMA_FILE, Case, Dataset, load_gold
 from thinkjson_edge.files import sha256_file, sha256_text, write_atomically
+from thinkjson_edge.pipeline.concurrently import as_finished
 from thinkjson_edge.pipeline.documents import read_document
 from thinkjson_edge.pipeline.extractor import ExtractOptions, LazyExtractor
 from thinkjson_edge.pipeline.findings import GroundedValue
@@ -45,6 +46,9 @@ class EvalSettings:
     options: ExtractOptions = field(default_factory=ExtractOptions)
     limit: int | None = None
     read: ReadOptions = field(default_factory=ReadOptions)  # when OCR reads a page
+    # Documents decoded together (engine.parallel); None: the device's default. Outputs
+    # do not depend on it, so neither does the cache key.
+    parallel: int | None = 1
 
     @property
     def think(self) -> bool:
@@ -247,32 +251,50 @@ def run_evaluation(
     )
     adapter_sha256 = outcome.adapter["sha256"] if outcome.adapter else None
     cache_dir = report_dir / CACHE_FOLDER
-    extractor = LazyExtractor(settings.model, settings.device, settings.options)
+    extractor = LazyExtractor(
+        settings.model, settings.device, settings.options, parallel=settings.parallel
+    )
     if progress:
         progress.start(len(cases))
+    records: dict[str, DocumentRecord] = {}
+    missing: list[tuple[Case, str]] = []  # to extract, with their cache keys
+
+    def extract(entry: tuple[Case, str]) -> DocumentRecord:
+        case, key = entry
+        if progress:
+            progress.begin(case.name)
+        cache_file = cache_dir / f"{case.name}.json"
+        return _extract_one(case, dataset.root, key, extractor, schema, cache_file, settings.read)
+
     try:
         for case in cases:
             key = cache_key(
                 _document_sha256(case), schema.sha256, outcome.model_sha256, settings,
                 adapter_sha256,
             )  # fmt: skip
-            cache_file = cache_dir / f"{case.name}.json"
-            record = None if fresh else read_cached(cache_file, key)
+            record = None if fresh else read_cached(cache_dir / f"{case.name}.json", key)
             if record is None:
-                if progress:
-                    progress.begin(case.name)
-                record = _extract_one(
-                    case, dataset.root, key, extractor, schema, cache_file, settings.read
-                )
-                outcome.computed += 1
-            if record.error:
-                warn(f"{case.name}: {record.error} (counted as no JSON output)")
-            outcome.records.append(record)
-            if progress:
-                progress.advance(case.name, record.cached)
+                missing.append((case, key))
+            else:
+                records[case.name] = _noted(record, warn, progress)
+        # The model loads before the threads start, so that one thread loads it.
+        width = extractor.get().parallel if missing else 1
+        for (case, _key), record in as_finished(extract, missing, width=width):
+            outcome.computed += 1
+            records[case.name] = _noted(record, warn, progress)
     finally:
         extractor.close()
+    outcome.records = [records[case.name] for case in cases]
     return outcome
+
+
+def _noted(record: DocumentRecord, warn: Warn, progress: Progress | None) -> DocumentRecord:
+    """Say that a document is done (and why it gave nothing, if so)."""
+    if record.error:
+        warn(f"{record.name}: {record.error} (counted as no JSON output)")
+    if progress:
+        progress.advance(record.name, record.cached)
+    return record
 
 
 def _copied_in(text: str, grounded: GroundedValue) -> bool:

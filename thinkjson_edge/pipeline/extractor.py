@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,7 @@ from thinkjson_edge.models.choice import ModelChoice, choose_model
 from thinkjson_edge.pipeline.assessment import MAX_PROBLEMS_IN_PROMPT, assess_output
 from thinkjson_edge.pipeline.chunk_merge import ChunkValue, Merged, merge_chunk_values
 from thinkjson_edge.pipeline.chunking import Chunk, split_document
+from thinkjson_edge.pipeline.concurrently import in_threads
 from thinkjson_edge.pipeline.copy_policy import copy_policy
 from thinkjson_edge.pipeline.documents import Document, read_document
 from thinkjson_edge.pipeline.findings import (
@@ -115,6 +117,9 @@ class ExtractOptions:
 class Extractor:
     """Loads a model once and extracts from many documents.
 
+    With ``parallel`` above 1, up to that many ``extract`` calls from as many threads decode
+    together (see ``engine.parallel``), and the chunks of a long document are decoded so.
+
     >>> with Extractor() as extractor:                                    # doctest: +SKIP
     ...     result = extractor.extract("receipt.txt", "receipt.schema.json")
     ...     print(result.value)
@@ -128,6 +133,7 @@ class Extractor:
         n_ctx: int = DEFAULT_CONTEXT,
         n_threads: int | None = None,
         options: ExtractOptions | None = None,
+        parallel: int | None = 1,
     ) -> None:
         # A ModelChoice is taken as resolved: a cluster worker runs files placed by the driver.
         self.model: ModelChoice = (
@@ -137,12 +143,18 @@ class Extractor:
         )
         self.engine = Engine(
             self.model.path, adapter=self.model.adapter, device=device, n_ctx=n_ctx,
-            n_threads=n_threads,
+            n_threads=n_threads, parallel=parallel,
         )  # fmt: skip
         self._adapter_record = self.model.adapter_record()
         self.options = options or ExtractOptions()
         self._grammars: dict[tuple[str, GrammarLimits], CompiledGrammar] = {}
         self._copy_policies: dict[str, CopyPolicy] = {}
+        self._caches = threading.Lock()  # extract may be called from several threads
+
+    @property
+    def parallel(self) -> int:
+        """How many extractions may decode at once."""
+        return self.engine.parallel
 
     def __enter__(self) -> Extractor:
         return self
@@ -221,10 +233,11 @@ class Extractor:
     def grammar_for(self, schema: Schema, limits: GrammarLimits) -> CompiledGrammar:
         """The compiled grammar of a schema, compiled once per schema and limits."""
         key = (schema.text, limits)
-        if key not in self._grammars:
-            _make_room(self._grammars)
-            self._grammars[key] = usable_grammar(schema, limits)  # or SchemaError, exit 3
-        return self._grammars[key]
+        with self._caches:
+            if key not in self._grammars:
+                _make_room(self._grammars)
+                self._grammars[key] = usable_grammar(schema, limits)  # or SchemaError, exit 3
+            return self._grammars[key]
 
     def copy_request(
         self, text: str, schema: Schema, options: ExtractOptions
@@ -232,10 +245,12 @@ class Extractor:
         """What to copy from ``text`` (None with copying off); the index is built per text."""
         if not options.copy:
             return None
-        if schema.text not in self._copy_policies:
-            _make_room(self._copy_policies)
-            self._copy_policies[schema.text] = copy_policy(schema)
-        return CopyRequest(CopyIndex(text), self._copy_policies[schema.text])
+        with self._caches:
+            if schema.text not in self._copy_policies:
+                _make_room(self._copy_policies)
+                self._copy_policies[schema.text] = copy_policy(schema)
+            policy = self._copy_policies[schema.text]
+        return CopyRequest(CopyIndex(text), policy)
 
     def chunk_budget(self, schema: Schema, options: ExtractOptions) -> int:
         """Tokens of document one chunk may hold, so that its prompt and answer fit the context.
@@ -265,10 +280,13 @@ class Extractor:
         started: float,
         on_text: TextListener | None,
     ) -> ExtractionResult:
-        """Extract from each chunk of a document too long for the context, then merge."""
-        records = [
-            self._extract_chunk(chunk, schema, grammar, options, on_text) for chunk in chunks
-        ]
+        """Extract from each chunk of a document too long for the context, then merge
+        (chunks are independent: with ``parallel``, they are decoded together)."""
+        records = in_threads(
+            lambda chunk: self._extract_chunk(chunk, schema, grammar, options, on_text),
+            chunks,
+            width=self.parallel,
+        )
         merged = merge_chunk_values(
             schema.schema,
             [
@@ -434,11 +452,17 @@ class LazyExtractor:
     """
 
     def __init__(
-        self, model: str | Path | None, device: str = "auto", options: ExtractOptions | None = None
+        self,
+        model: str | Path | None,
+        device: str = "auto",
+        options: ExtractOptions | None = None,
+        *,
+        parallel: int | None = 1,
     ) -> None:
         self.model = model
         self.device = device
         self.options = options or ExtractOptions()
+        self.parallel = parallel
         self._extractor: Extractor | None = None
 
     @property
@@ -447,7 +471,9 @@ class LazyExtractor:
 
     def get(self) -> Extractor:
         if self._extractor is None:
-            self._extractor = Extractor(self.model, device=self.device, options=self.options)
+            self._extractor = Extractor(
+                self.model, device=self.device, options=self.options, parallel=self.parallel
+            )
         return self._extractor
 
     def close(self) -> None:

@@ -12,7 +12,8 @@ a string field. Quoting it (``"12.5"``) always gives text.
 Each value the model wrote carries its confidence (see ``ValueTrace``) and, when copied
 from the document, its exact span. A value the reviewer edited has no model confidence any
 more; one under ``review_below`` is marked for a look, and ``next_to_check`` walks the
-values from the least confident up.
+values from the least confident up. In a paged document (a PDF, a scan) a value found in
+the text also has a page and, where OCR read it, a box on that page (``page_and_box``).
 
 Saving refuses an object that breaks the schema (the tool's promise is schema-valid
 output), writes it atomically, and appends an entry to a review record beside it: who
@@ -48,6 +49,7 @@ from thinkjson_edge.pipeline.findings import (
     review_findings,
 )
 from thinkjson_edge.pipeline.grounding import NormalisedText, Span
+from thinkjson_edge.pipeline.layout import Layout
 from thinkjson_edge.pipeline.result import value_from_dict
 from thinkjson_edge.schema import Schema, pointer, pointer_parts
 
@@ -364,6 +366,21 @@ class Review:
         if not isinstance(record, dict) or not isinstance(record.get("reviews"), list):
             raise OutputWriteError(f"{self.record_path}: not a review record; move it aside")
         return record
+
+
+def page_and_box(layout: Layout | None, span: Span | None) -> str:
+    """Where a value found at ``span`` sits on its page, as the report gives it:
+    ``page 2 · box 29,107-421,130 px`` where OCR read the text, ``page 2`` on a text-layer
+    PDF page, and "" for a document without pages or a value not found."""
+    if layout is None or span is None:
+        return ""
+    located = layout.locate(span.start, span.end)
+    page, box = located["page"], located.get("box")
+    if not isinstance(box, list):
+        return f"page {page}"
+    x0, y0, x1, y1 = box
+    unit = next((p.unit for p in layout.pages if p.number == page), "")
+    return f"page {page} · box {x0:g},{y0:g}-{x1:g},{y1:g} {unit}".rstrip()
 
 
 def default_save_path(document: Path) -> Path:

@@ -39,6 +39,7 @@ from thinkjson_edge.tui.review import (
     SCHEMA_ERROR,
     Review,
     default_save_path,
+    page_and_box,
 )
 
 LIVE_REFRESH_SECONDS = 0.1
@@ -497,6 +498,8 @@ class ReviewScreen(Screen[None]):
         span = review.spans.get(path)
         if span is not None and span.match != "copied":  # a copied span: said above
             lines.append(f"\nfound on line {self._line_of(span.start)} ({span.match} match)")
+        if place := page_and_box(review.document.layout, span):  # a PDF or a scan
+            lines.append(f"\n{place}")
         for finding in review.problems_at(path):
             colour = _FINDING_COLOURS.get(finding.kind, "red")
             lines.append(f"\n• {finding.message}", style=colour)

@@ -1,0 +1,150 @@
+"""Raw decoding throughput of N sequences sharing each llama_decode call, against one.
+
+    python bench/parallel_decode.py [--widths 1,2,4,8,16] [--tokens 64] [--model M]
+
+Each width W runs W threads, each holding one sequence of a shared context
+(``engine.parallel``) with its own SROIE receipt as prompt, and feeding ``--tokens``
+tokens one by one (no grammar, no sampling: only the model). Width 1 is the engine's own
+single-sequence path. Printed per width: tokens per second of all sequences together,
+its ratio to width 1, milliseconds per llama_decode call, and the process's peak resident
+memory after that width ran (the extra KV cache per sequence shows in it).
+
+The memory-bandwidth ceiling (bandwidth ÷ model bytes) is measured on the same machine:
+a large array copy gives the bandwidth; one token must read every weight once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thinkjson_edge.engine.llama import Engine
+from thinkjson_edge.models.choice import choose_model
+
+_REPOSITORY = Path(__file__).resolve().parent.parent
+_SHARED = _REPOSITORY.parent / "shared" / "data" / "sroie-dev"
+_FIXTURES = _REPOSITORY / "tests" / "fixtures" / "sroie"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--widths", default="1,2,4,8,16")
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--model")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--context", type=int, default=2048, help="tokens per sequence")
+    args = parser.parse_args(argv)
+    widths = [int(w) for w in args.widths.split(",")]
+    model = choose_model(args.model)
+    texts = _receipts(max(widths))
+    rows = []
+    for width in widths:
+        engine = Engine(
+            model.path, adapter=model.adapter, device=args.device, n_ctx=args.context,
+            parallel=width,
+        )  # fmt: skip
+        try:
+            prompts = [engine.tokenize(_prompt(text))[: args.context // 2] for text in texts]
+            rows.append(_run(engine, prompts[:width], args.tokens))
+        finally:
+            engine.close()
+        rows[-1]["peak_rss_mib"] = round(_peak_rss_mib(), 1)
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    single = rows[0]["tokens_per_second"] if widths[0] == 1 else None
+    for row in rows:
+        row["ratio"] = round(row["tokens_per_second"] / single, 2) if single else None
+    bandwidth = _bandwidth()
+    model_bytes = model.path.stat().st_size
+    print(
+        json.dumps(
+            {
+                "model": model.name,
+                "model_bytes": model_bytes,
+                "bandwidth_gb_per_s": round(bandwidth / 1e9, 2),
+                "bandwidth_ceiling_tokens_per_second": round(bandwidth / model_bytes, 1),
+                "widths": rows,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _run(engine: Engine, prompts: list[list[int]], tokens: int) -> dict[str, Any]:
+    """Each prompt in its own thread and sequence, then ``tokens`` fed one by one; only the
+    feeding is timed, every thread starting together.
+
+    A thread holding a sequence must not wait for anything but the engine (the others wait
+    on it at every step), so the prompts are evaluated first and their sequences handed
+    back; the timed part takes each sequence again, its prompt cached but its last token.
+    """
+    width = len(prompts)
+    ready = threading.Barrier(width + 1)
+    done = threading.Barrier(width + 1)
+
+    def one(prompt: list[int]) -> None:
+        with engine._context_for(prompt) as context:
+            context.evaluate_prompt(prompt)
+        ready.wait()
+        with engine._context_for(prompt) as context:
+            context.evaluate_prompt(prompt)
+            for _ in range(tokens):
+                context.feed(int(np.argmax(context.logits())))
+        done.wait()
+
+    threads = [threading.Thread(target=one, args=(prompt,)) for prompt in prompts]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    stats = engine._parallel.stats if engine._parallel is not None else None
+    calls_before = stats.calls if stats else 0
+    began = time.perf_counter()
+    done.wait()
+    elapsed = time.perf_counter() - began
+    for thread in threads:
+        thread.join()
+    calls = stats.calls - calls_before if stats else width * (tokens + 1)
+    return {
+        "width": width,
+        "tokens_per_second": round(width * (tokens + 1) / elapsed, 1),
+        "ms_per_decode_call": round(1000 * elapsed / max(calls, 1), 2),
+        "seconds": round(elapsed, 2),
+    }
+
+
+def _receipts(count: int) -> list[str]:
+    folder = _SHARED if _SHARED.is_dir() else _FIXTURES
+    texts = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.txt"))]
+    return [texts[i % len(texts)] for i in range(count)]
+
+
+def _prompt(text: str) -> str:
+    return f"Extract the company, date, address and total from this receipt.\n{text}\n"
+
+
+def _bandwidth() -> float:
+    """Bytes per second of a large copy (read and write both counted), best of three."""
+    source = np.ones(64 * 2**20, dtype=np.uint8)
+    target = np.empty_like(source)
+    best = 0.0
+    for _ in range(3):
+        began = time.perf_counter()
+        np.copyto(target, source)
+        best = max(best, 2 * source.nbytes / (time.perf_counter() - began))
+    return best
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

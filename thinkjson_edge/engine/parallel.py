@@ -1,0 +1,374 @@
+"""Several generations at once in one llama.cpp context (continuous batching).
+
+One extraction decodes one token per ``llama_decode`` call, which leaves most of each
+read of the weights unused. Here up to N generations share a context: each holds a
+*sequence* (its own llama.cpp sequence id and KV stream) and, for every token it feeds,
+waits until every other busy sequence has fed its own; then one ``llama_decode`` call
+evaluates all of them, and each goes on with its own logits. Everything else a
+generation owns (grammar, copy constraint, budgets, closing mode) stays its own.
+
+The generations run in threads; one thread of the context's own runs every
+``llama_decode`` call, with the GIL released. One thread, always the same: llama.cpp's CPU
+backend computes with GNU OpenMP, which throttles its workers once several threads have
+started parallel regions, and decoding from whichever thread submitted last ran 3.5x
+slower per token than from one thread (BENCHMARKS.md). So a thread holding a sequence must
+wait for nothing but the engine: the others wait for it at every token. A sequence handed
+back keeps its KV cells as a cache: the next prompt takes them over
+where they match, or copies the longest matching prefix from any other sequence, so a
+batch over one schema evaluates the instruction and schema once in total.
+
+Sequences live in separate KV streams (``kv_unified`` off): each token attends only to
+its own document's cells, not to the others' masked out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from thinkjson_edge.errors import GenerationError, ModelLoadError
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+# Tokens per llama_decode call: a new prompt is evaluated in steps of at most this many
+# tokens (beside the single tokens of the others), as llama.cpp's own default batch.
+_BATCH_TOKENS = 512
+_KV_BYTES_PER_VALUE = 2  # the KV cache is f16 (llama.cpp's default type_k and type_v)
+_MEMORY_SHARE = 0.8  # of the memory available now that the KV cache of N sequences may take
+
+
+@dataclass
+class _Request:
+    """Tokens a sequence submitted, from ``position`` on; the logits after the last one."""
+
+    tokens: list[int]
+    position: int
+    fed: int = 0
+    logits: np.ndarray | None = None
+    error: Exception | None = None
+
+
+@dataclass
+class DecodeStats:
+    """What the shared context's llama_decode calls did, for measuring."""
+
+    calls: int = 0
+    tokens: int = 0
+    sequences: int = 0  # summed over calls: sequences / calls is the mean batch width
+    seconds: float = 0.0
+
+    def add(self, tokens: int, sequences: int, seconds: float) -> None:
+        self.calls += 1
+        self.tokens += tokens
+        self.sequences += sequences
+        self.seconds += seconds
+
+
+@dataclass
+class Sequence:
+    """One generation's place in the shared context: what the engine's single-sequence
+    methods do (feed, logits, rewind), on its own sequence id."""
+
+    pool: ParallelContext
+    seq_id: int
+    tokens: list[int] = field(default_factory=list)  # in its KV cells, position by position
+    evaluating: list[int] | None = None  # the prompt being evaluated, while it is
+    _logits: np.ndarray | None = None
+
+    def evaluate_prompt(self, tokens: list[int]) -> int:
+        """Evaluate the prompt, reusing the longest prefix cached here or in another
+        sequence; return the tokens reused."""
+        reused = self.pool.take_prefix(self, tokens)
+        try:
+            self._logits = self.pool.submit(self, tokens[reused:], reused)
+            self.tokens = list(tokens)
+        finally:
+            self.pool.prompt_evaluated(self)
+        return reused
+
+    def logits(self) -> np.ndarray:
+        if self._logits is None:
+            raise GenerationError("no token was evaluated in this sequence yet (a bug)")
+        return self._logits
+
+    def feed(self, token: int) -> None:
+        self._logits = self.pool.submit(self, [token], len(self.tokens))
+        self.tokens.append(token)
+
+    def position(self) -> int:
+        return len(self.tokens)
+
+    def rewind(self, position: int) -> None:
+        self.pool.forget_after(self, position)
+
+    def refresh_logits(self) -> None:
+        last = self.tokens[-1]
+        self.rewind(len(self.tokens) - 1)
+        self.feed(last)
+
+    def piece(self, token: int) -> bytes:
+        return self.pool.pieces[token]
+
+    def is_end(self, token: int) -> bool:
+        return bool(self.pool.api.llama_vocab_is_eog(self.pool.vocab, token))
+
+
+class ParallelContext:
+    """A llama.cpp context with ``n_sequences`` KV streams of ``n_ctx`` tokens each."""
+
+    def __init__(
+        self, llm: Llama, api: Any, pieces: list[bytes], *, n_sequences: int, n_ctx: int
+    ) -> None:
+        from llama_cpp._internals import LlamaContext
+
+        check_memory(api, llm, n_sequences, n_ctx)
+        self.api = api
+        self.pieces = pieces
+        self.vocab = llm._model.vocab
+        self.n_vocab = llm.n_vocab()
+        params = type(llm.context_params).from_buffer_copy(llm.context_params)
+        params.n_ctx = n_ctx * n_sequences
+        params.n_seq_max = n_sequences
+        params.kv_unified = os.environ.get("TJ_UNIFIED") == "1"
+        params.n_batch = params.n_ubatch = _BATCH_TOKENS
+        try:
+            self._context = LlamaContext(model=llm._model, params=params, verbose=False)
+        except ValueError as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not make a context for {n_sequences} sequences of {n_ctx} "
+                f"tokens ({exc}); use a smaller --parallel"
+            ) from exc
+        self._ctx = self._context.ctx
+        self._apply_adapter(llm)
+        self._memory = api.llama_get_memory(self._ctx)
+        self._batch = api.llama_batch_init(_BATCH_TOKENS, 0, 1)
+        self.sequences = [Sequence(self, seq_id) for seq_id in range(n_sequences)]
+        self._free = list(self.sequences)
+        self._busy = 0
+        self._waiting_for_prefix = 0  # busy sequences that will submit nothing until then
+        self._requests: dict[int, _Request] = {}
+        self._turn = threading.Condition()  # any change: a request, a sequence free, logits
+        self._closing = False
+        self.stats = DecodeStats()
+        self._decoder = threading.Thread(
+            target=self._decode_forever, name="llama-decode", daemon=True
+        )
+        self._decoder.start()
+
+    def _apply_adapter(self, llm: Llama) -> None:
+        """Apply the LoRA adapter the model was loaded with: llama.cpp applies an adapter
+        per context, and Llama did it for its own context only."""
+        adapter = getattr(llm, "_lora_adapter", None)
+        if adapter is None:
+            return
+        adapters = (self.api.llama_adapter_lora_p_ctypes * 1)(adapter)
+        scales = (ctypes.c_float * 1)(llm.lora_scale)
+        if self.api.llama_set_adapters_lora(self._ctx, adapters, 1, scales):
+            self._context.close()
+            raise ModelLoadError(f"llama.cpp could not apply the adapter {llm.lora_path}")
+
+    @property
+    def n_sequences(self) -> int:
+        return len(self.sequences)
+
+    @contextlib.contextmanager
+    def sequence(self, prompt: list[int]) -> Iterator[Sequence]:
+        """A free sequence for one generation (waiting for one if all are busy): the one
+        whose cached tokens share the longest prefix with ``prompt``."""
+        with self._turn:
+            while not self._free:
+                self._turn.wait()
+            chosen = max(self._free, key=lambda s: _common_prefix(s.tokens, prompt))
+            self._free.remove(chosen)
+            self._busy += 1
+        try:
+            yield chosen
+        finally:
+            with self._turn:
+                self._busy -= 1
+                self._free.append(chosen)
+                self._turn.notify_all()  # the others may have been waiting for this one
+
+    def take_prefix(self, sequence: Sequence, prompt: list[int]) -> int:
+        """Keep or copy into ``sequence`` the longest cached prefix of ``prompt`` (at least
+        one token is left to evaluate, for its logits); return its length.
+
+        When another sequence is evaluating a prompt that shares more, this one waits for
+        it and copies then: documents starting together evaluate the instruction and
+        schema once, not once each.
+        """
+        with self._turn:
+            while self._longer_prefix_coming(sequence, prompt):
+                self._waiting_for_prefix += 1
+                self._turn.notify_all()  # the decode thread need not wait for this one
+                self._turn.wait()
+                self._waiting_for_prefix -= 1
+            sequence.evaluating = prompt
+            source = max(self.sequences, key=lambda s: _common_prefix(s.tokens, prompt))
+            reused = min(_common_prefix(source.tokens, prompt), len(prompt) - 1)
+            own = min(_common_prefix(sequence.tokens, prompt), len(prompt) - 1)
+            if source is not sequence and reused > own:
+                # Across KV streams llama.cpp copies the whole stream (at the next decode,
+                # before that decode writes anything); the copy is then cut to the prefix.
+                self.api.llama_memory_seq_cp(self._memory, source.seq_id, sequence.seq_id, -1, -1)
+                sequence.tokens = list(source.tokens)
+            else:
+                reused = own
+            self._forget_after(sequence, reused)
+            return reused
+
+    def _longer_prefix_coming(self, sequence: Sequence, prompt: list[int]) -> bool:
+        cached = max(_common_prefix(s.tokens, prompt) for s in self.sequences)
+        coming = max(
+            (_common_prefix(s.evaluating, prompt) for s in self.sequences if s.evaluating),
+            default=0,
+        )
+        return coming > cached and sequence.evaluating is None
+
+    def prompt_evaluated(self, sequence: Sequence) -> None:
+        with self._turn:
+            sequence.evaluating = None
+            self._turn.notify_all()
+
+    def forget_after(self, sequence: Sequence, position: int) -> None:
+        with self._turn:
+            self._forget_after(sequence, position)
+
+    def _forget_after(self, sequence: Sequence, position: int) -> None:
+        self.api.llama_memory_seq_rm(self._memory, sequence.seq_id, position, -1)
+        del sequence.tokens[position:]
+
+    def forget_all(self) -> None:
+        """Drop every free sequence's cache, so the next prompts are evaluated in full."""
+        with self._turn:
+            for sequence in self._free:
+                self._forget_after(sequence, 0)
+
+    def submit(self, sequence: Sequence, tokens: list[int], position: int) -> np.ndarray:
+        """Evaluate ``tokens`` at ``position`` of ``sequence`` together with what the other
+        busy sequences submit; return the logits after the last one."""
+        request = _Request(list(tokens), position)
+        with self._turn:
+            self._requests[sequence.seq_id] = request
+            self._turn.notify_all()
+            while request.logits is None and request.error is None:
+                self._turn.wait()
+        if request.error is not None:
+            raise request.error
+        assert request.logits is not None
+        return request.logits
+
+    def _decode_forever(self) -> None:
+        """The decode thread: once every busy sequence has submitted, evaluate it all."""
+        with self._turn:
+            while True:
+                while not self._closing and (
+                    not self._requests
+                    or len(self._requests) < self._busy - self._waiting_for_prefix
+                ):
+                    self._turn.wait()
+                if self._closing:
+                    return
+                requests, self._requests = self._requests, {}
+                try:
+                    while any(r.fed < len(r.tokens) for r in requests.values()):
+                        self._decode_step(requests)
+                except Exception as error:  # every waiting sequence hears of it
+                    failure = error if isinstance(error, GenerationError) else None
+                    for request in requests.values():
+                        request.error = failure or GenerationError(f"decoding failed: {error}")
+                self._turn.notify_all()
+
+    def _decode_step(self, requests: dict[int, _Request]) -> None:
+        """One llama_decode call: each sequence's single token first, then prompts in
+        order, up to the batch size; logits are read for each request's last token."""
+        batch = self._batch
+        count = 0
+        finishing: list[tuple[_Request, int]] = []
+        for seq_id, request in sorted(requests.items(), key=lambda r: len(r[1].tokens)):
+            while request.fed < len(request.tokens) and count < _BATCH_TOKENS:
+                batch.token[count] = request.tokens[request.fed]
+                batch.pos[count] = request.position + request.fed
+                batch.n_seq_id[count] = 1
+                batch.seq_id[count][0] = seq_id
+                request.fed += 1
+                last = request.fed == len(request.tokens)
+                batch.logits[count] = last
+                if last:
+                    finishing.append((request, count))
+                count += 1
+        batch.n_tokens = count
+        began = time.perf_counter()
+        status = self.api.llama_decode(self._ctx, batch)
+        self.stats.add(count, len(requests), time.perf_counter() - began)
+        if status != 0:
+            raise GenerationError(
+                f"llama.cpp could not decode {count} tokens of {len(requests)} sequences "
+                f"(status {status}; 1 means the KV cache is full)"
+            )
+        for request, index in finishing:
+            pointer = self.api.llama_get_logits_ith(self._ctx, index)
+            request.logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()
+
+    def close(self) -> None:
+        with self._turn:
+            self._closing = True
+            self._turn.notify_all()
+        self._decoder.join()
+        if self._batch is not None:
+            self.api.llama_batch_free(self._batch)
+            self._batch = None
+        self._context.close()
+
+
+def kv_bytes_per_sequence(api: Any, llm: Llama, n_ctx: int) -> int:
+    """Bytes of f16 KV cache one sequence of ``n_ctx`` tokens takes."""
+    model = llm._model.model
+    heads = api.llama_model_n_head(model)
+    per_head = api.llama_model_n_embd(model) // max(heads, 1)
+    values = 2 * api.llama_model_n_layer(model) * per_head * api.llama_model_n_head_kv(model)
+    return n_ctx * values * _KV_BYTES_PER_VALUE
+
+
+def check_memory(api: Any, llm: Llama, n_sequences: int, n_ctx: int) -> None:
+    """Refuse a parallelism whose KV cache would not fit in the memory available now,
+    naming the largest that does (on a CPU; a GPU's memory is llama.cpp's to refuse)."""
+    available = _available_memory()
+    if available is None:
+        return
+    per_sequence = kv_bytes_per_sequence(api, llm, n_ctx)
+    fitting = int(available * _MEMORY_SHARE // per_sequence)
+    if n_sequences > fitting:
+        raise ModelLoadError(
+            f"--parallel {n_sequences}: the KV cache needs {per_sequence / 2**20:.0f} MiB per "
+            f"sequence of {n_ctx} tokens and {available / 2**20:.0f} MiB are available; "
+            f"the largest that fits is --parallel {max(fitting, 1)}"
+            + (" (or a smaller --context)" if fitting < 1 else "")
+        )
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes; None where there is none (not Linux)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo", encoding="ascii") as info:
+        for line in info:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def _common_prefix(cached: list[int], prompt: list[int]) -> int:
+    """How many leading tokens ``cached`` and ``prompt`` share."""
+    limit = min(len(cached), len(prompt))
+    if limit == 0:
+        return 0
+    mismatch = np.nonzero(np.asarray(cached[:limit]) != np.asarray(prompt[:limit]))[0]
+    return int(mismatch[0]) if mismatch.size else limit
