@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkjson_edge import ExtractOptions, Extractor
-from thinkjson_edge.batch.jobs import DATABASE_NAME
+from thinkjson_edge.batch.layout import DATABASE_NAME
 from thinkjson_edge.batch.runner import Batch, BatchOptions
 from thinkjson_edge.schema import load_schema
 
@@ -194,7 +194,7 @@ def _compare_widths(args: argparse.Namespace, argv: list[str]) -> int:
             ]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            outputs[width] = {p.name: p.read_text() for p in out.glob("*.json")}
+            outputs[width] = {p.name: p.read_text() for p in out.glob("[!.]*.json")}
             print(json.dumps(rows[-1]), file=sys.stderr)
         first = outputs[widths[0]]
         for row, width in zip(rows, widths, strict=True):

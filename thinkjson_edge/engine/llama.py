@@ -213,7 +213,9 @@ class Engine:
 
         ``on_piece`` sees each token's bytes as it is written, and whether it is reasoning;
         an exception it raises (a cancellation) stops the generation and propagates.
-        ``copy`` names the string values that must be spans of a document.
+        ``copy`` names the string values that must be spans of a document. With
+        ``parallel`` above 1 this may be called from that many threads at once; ``on_piece``
+        then runs while the other generations wait for this one, so it must not block.
         """
         if not self.fits(len(prompt_tokens), limits, think=think):
             raise DocumentTooLongError(

@@ -280,21 +280,37 @@ class ParallelContext:
                     return
                 requests, self._requests = self._requests, {}
                 try:
-                    while any(r.fed < len(r.tokens) for r in requests.values()):
-                        self._decode_step(requests)
+                    self._decode_all(requests)
                 except Exception as error:  # every waiting sequence hears of it
                     failure = error if isinstance(error, GenerationError) else None
                     for request in requests.values():
                         request.error = failure or GenerationError(f"decoding failed: {error}")
                 self._turn.notify_all()
 
+    def _decode_all(self, requests: dict[int, _Request]) -> None:
+        """The single tokens of every sequence in one call; each prompt in calls of its
+        own, in steps of the batch size from where its cache ends.
+
+        llama.cpp's CPU kernels give a row slightly different results in a product of a
+        few rows than of hundreds: single tokens agree whether one or eight are decoded
+        together, but a prompt must be split exactly as one sequence alone splits it, or
+        its cache and so the greedy choices after it would depend on what the other
+        sequences happened to submit at the same moment.
+        """
+        singles = {seq_id: r for seq_id, r in requests.items() if len(r.tokens) == 1}
+        if singles:
+            self._decode_step(singles)
+        for seq_id, request in requests.items():
+            while request.fed < len(request.tokens):
+                self._decode_step({seq_id: request})
+
     def _decode_step(self, requests: dict[int, _Request]) -> None:
-        """One llama_decode call: each sequence's single token first, then prompts in
-        order, up to the batch size; logits are read for each request's last token."""
+        """One llama_decode call of up to the batch size of tokens; logits are read for
+        each request's last token."""
         batch = self._batch
         count = 0
         finishing: list[tuple[_Request, int]] = []
-        for seq_id, request in sorted(requests.items(), key=lambda r: len(r[1].tokens)):
+        for seq_id, request in requests.items():
             while request.fed < len(request.tokens) and count < _BATCH_TOKENS:
                 batch.token[count] = request.tokens[request.fed]
                 batch.pos[count] = request.position + request.fed
