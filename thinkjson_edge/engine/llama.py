@@ -925,7 +925,7 @@ def plain_weight_buffers(llama_cpp: Any) -> Iterator[None]:
 
     def defaults() -> Any:
         params = original()
-        params.use_extra_bufts = os.environ.get("TJ_EXTRA") == "1"
+        params.use_extra_bufts = False
         return params
 
     module.llama_model_default_params = defaults

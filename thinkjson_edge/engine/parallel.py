@@ -13,9 +13,9 @@ backend computes with GNU OpenMP, which throttles its workers once several threa
 started parallel regions, and decoding from whichever thread submitted last ran 3.5x
 slower per token than from one thread (BENCHMARKS.md). So a thread holding a sequence must
 wait for nothing but the engine: the others wait for it at every token. A sequence handed
-back keeps its KV cells as a cache: the next prompt takes them over
-where they match, or copies the longest matching prefix from any other sequence, so a
-batch over one schema evaluates the instruction and schema once in total.
+back keeps its KV cells as a cache: the next prompt takes them over where they match, or
+copies the longest matching prefix from any other sequence, so a batch over one schema
+evaluates the instruction and schema once in total.
 
 Sequences live in separate KV streams (``kv_unified`` off): each token attends only to
 its own document's cells, not to the others' masked out.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -39,8 +38,8 @@ from thinkjson_edge.errors import GenerationError, ModelLoadError
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-# Tokens per llama_decode call: a new prompt is evaluated in steps of at most this many
-# tokens (beside the single tokens of the others), as llama.cpp's own default batch.
+# Tokens per llama_decode call: a prompt is evaluated in steps of this many tokens, as
+# llama.cpp's own default batch (and so as one sequence alone evaluates it).
 _BATCH_TOKENS = 512
 _KV_BYTES_PER_VALUE = 2  # the KV cache is f16 (llama.cpp's default type_k and type_v)
 _MEMORY_SHARE = 0.8  # of the memory available now that the KV cache of N sequences may take
@@ -138,7 +137,7 @@ class ParallelContext:
         params = type(llm.context_params).from_buffer_copy(llm.context_params)
         params.n_ctx = n_ctx * n_sequences
         params.n_seq_max = n_sequences
-        params.kv_unified = os.environ.get("TJ_UNIFIED") == "1"
+        params.kv_unified = False
         params.n_batch = params.n_ubatch = _BATCH_TOKENS
         try:
             self._context = LlamaContext(model=llm._model, params=params, verbose=False)
