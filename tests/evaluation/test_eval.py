@@ -452,3 +452,17 @@ def test_without_matplotlib_json_and_markdown_are_still_written(tmp_path: Path) 
     assert "['report.json', 'report.md']" in done.stdout
     assert "no charts were drawn" in (tmp_path / REPORT_MD).read_text(encoding="utf-8")
     assert not list(tmp_path.glob("*.png"))
+
+
+@pytest.mark.model
+def test_eval_with_parallel_documents_scores_as_one_at_a_time(tmp_path: Path) -> None:
+    """--parallel 3: the three receipts are extracted together; the records come back in
+    case order with the figures of one at a time."""
+    fast = ("--no-think", "--no-self-correct", "--device", "cpu")
+    one = invoke(SROIE, *fast, "--out", tmp_path / "one")
+    three = invoke(SROIE, *fast, "--parallel", "3", "--out", tmp_path / "three")
+    assert one.exit_code == three.exit_code == EXIT_OK, three.output
+    alone, together = report_of(tmp_path / "one"), report_of(tmp_path / "three")
+    assert together["run"] == {"computed": 3, "cached": 0}
+    assert [d["name"] for d in together["documents"]] == ["006", "015", "017"]
+    assert together["summary"]["kept"]["per_field"] == alone["summary"]["kept"]["per_field"]

@@ -47,7 +47,7 @@ class EvalSettings:
     limit: int | None = None
     read: ReadOptions = field(default_factory=ReadOptions)  # when OCR reads a page
     # Documents decoded together (engine.parallel); None: the device's default. Outputs
-    # do not depend on it, so neither does the cache key.
+    # almost never depend on it (BENCHMARKS.md), so the cache key leaves it out.
     parallel: int | None = 1
 
     @property
