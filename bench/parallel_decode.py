@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from thinkjson_edge.engine.llama import Engine
+from thinkjson_edge.engine.prompt_steps import prompt_steps
 from thinkjson_edge.models.choice import choose_model
 
 _REPOSITORY = Path(__file__).resolve().parent.parent
@@ -102,11 +103,12 @@ def _run(engine: Engine, prompts: list[list[int]], tokens: int) -> dict[str, Any
     done = threading.Barrier(width + 1)
 
     def one(prompt: list[int]) -> None:
-        with engine._context_for(prompt) as context:
-            context.evaluate_prompt(prompt)
+        steps = prompt_steps(len(prompt), [len(prompt) - 1])  # so that all but one is reused
+        with engine._context_for(prompt, steps) as context:
+            context.evaluate_prompt(prompt, steps)
         ready.wait()
-        with engine._context_for(prompt) as context:
-            context.evaluate_prompt(prompt)
+        with engine._context_for(prompt, steps) as context:
+            context.evaluate_prompt(prompt, steps)
             for _ in range(tokens):
                 context.feed(int(np.argmax(context.logits())))
         done.wait()

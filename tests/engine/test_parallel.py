@@ -61,9 +61,12 @@ def job(
     grammar = extractor.grammar_for(schema, extractor.options.grammar_limits).gbnf(think=False)
     copy = extractor.copy_request(text, schema, extractor.options)
     limits = DecodeLimits(max_json_tokens=max_json_tokens, span_search=4)
+    anchors = (extractor.instruction_end(prompt, schema, think=False),)
 
     def run(**extra: Any) -> Generation:
-        return engine.generate(prompt, grammar, think=False, limits=limits, copy=copy, **extra)
+        return engine.generate(
+            prompt, grammar, think=False, limits=limits, copy=copy, anchors=anchors, **extra
+        )
 
     return run
 

@@ -57,6 +57,7 @@ from thinkjson_edge.engine.item_check import ITEM_MIN_CONFIDENCE, PendingItem, l
 from thinkjson_edge.engine.json_values import JsonValues
 from thinkjson_edge.engine.output import Output
 from thinkjson_edge.engine.parallel import ParallelContext
+from thinkjson_edge.engine.prompt_steps import Step, prompt_steps, reusable_prefix, steps_before
 from thinkjson_edge.engine.span_search import BranchingModel, PlannedToken, SpanSearch
 from thinkjson_edge.environment import bound_openmp_spinning
 from thinkjson_edge.errors import DocumentTooLongError, GenerationError, ModelLoadError
@@ -95,7 +96,7 @@ class DecodingContext(BranchingModel, Protocol):
     """Where one generation's tokens are evaluated: the engine's own context, or one
     sequence of a shared one (``engine.parallel.Sequence``)."""
 
-    def evaluate_prompt(self, tokens: list[int]) -> int: ...
+    def evaluate_prompt(self, tokens: list[int], steps: list[Step] | None = None) -> int: ...
     def refresh_logits(self) -> None: ...
 
 
@@ -156,6 +157,7 @@ class Engine:
         self._vocab = model.vocab
         self._pieces = _token_pieces(llama_cpp, self._vocab, self.n_vocab)
         self._closing_bias = _closing_bias(self._pieces)
+        self._steps: list[Step] = []  # how the cached tokens were evaluated (prompt_steps)
         self._token_data = LlamaTokenDataArray
         self._per_thread = threading.local()  # each thread's candidate array for masking
         self._formatter = _chat_formatter(self._llm)
@@ -208,12 +210,15 @@ class Engine:
         limits: DecodeLimits,
         on_piece: PieceListener | None = None,
         copy: CopyRequest | None = None,
+        anchors: Sequence[int] = (),
     ) -> Generation:
         """Generate the output for a prompt under a GBNF grammar (see the module docstring).
 
         ``on_piece`` sees each token's bytes as it is written, and whether it is reasoning;
         an exception it raises (a cancellation) stops the generation and propagates.
-        ``copy`` names the string values that must be spans of a document. With
+        ``copy`` names the string values that must be spans of a document. ``anchors``:
+        positions where the prompt's evaluation is cut, so that a later prompt sharing
+        the tokens before one reuses them (``engine.prompt_steps``). With
         ``parallel`` above 1 this may be called from that many threads at once; ``on_piece``
         then runs while the other generations wait for this one, so it must not block.
         """
@@ -222,9 +227,10 @@ class Engine:
                 f"the prompt is {len(prompt_tokens)} tokens and the model's context holds "
                 f"{self.n_ctx}; shorten the document or use a model with a longer context"
             )
-        with self._context_for(prompt_tokens) as context:
+        steps = prompt_steps(len(prompt_tokens), anchors)
+        with self._context_for(prompt_tokens, steps) as context:
             started = time.perf_counter()
-            cached = context.evaluate_prompt(prompt_tokens)
+            cached = context.evaluate_prompt(prompt_tokens, steps)
             prompt_seconds = time.perf_counter() - started
             run = _Decoding(
                 self,
@@ -261,13 +267,15 @@ class Engine:
         )
 
     @contextlib.contextmanager
-    def _context_for(self, prompt_tokens: list[int]) -> Iterator[DecodingContext]:
+    def _context_for(
+        self, prompt_tokens: list[int], steps: list[Step]
+    ) -> Iterator[DecodingContext]:
         """This engine's own context, or a sequence of the shared one (waiting for a free
         one when every sequence is busy)."""
         if self._parallel is None:
             yield self
             return
-        with self._parallel.sequence(prompt_tokens) as sequence:
+        with self._parallel.sequence(prompt_tokens, steps) as sequence:
             yield sequence
 
     def fits(self, prompt_tokens: int, limits: DecodeLimits, *, think: bool) -> bool:
@@ -299,19 +307,22 @@ class Engine:
 
     def forget_prompt(self) -> None:
         """Drop the cached prompt state, so the next prompt is evaluated in full."""
-        self._llm.n_tokens = 0
+        self.rewind(0)
         if self._parallel is not None:
             self._parallel.forget_all()
 
-    def evaluate_prompt(self, tokens: list[int]) -> int:
-        """Evaluate the prompt, reusing the longest cached prefix; return the tokens reused."""
+    def evaluate_prompt(self, tokens: list[int], steps: list[Step] | None = None) -> int:
+        """Evaluate the prompt in ``steps`` (by default, cut at no anchor), reusing the
+        longest cached prefix evaluated in the same steps; return the tokens reused."""
         llm = self._llm
-        limit = min(llm.n_tokens, len(tokens) - 1)  # at least one token is evaluated for logits
-        cached = llm.input_ids[:limit]
-        mismatch = np.nonzero(cached != np.asarray(tokens[:limit]))[0]
-        reused = int(mismatch[0]) if mismatch.size else limit
-        llm.n_tokens = reused
-        llm.eval(tokens[reused:])
+        steps = steps if steps is not None else prompt_steps(len(tokens))
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        reused = reusable_prefix(cached, self._steps, tokens, steps)
+        self.rewind(reused)
+        for start, end in steps:
+            if start >= reused:
+                llm.eval(tokens[start:end])  # one llama_decode call: a step fits n_batch
+                self._steps.append((start, end))
         return reused
 
     # -- low-level steps used by _Decoding ------------------------------------
@@ -321,7 +332,9 @@ class Engine:
         return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
 
     def feed(self, token: int) -> None:
+        position = self.position()
         self._llm.eval([token])
+        self._steps.append((position, position + 1))
 
     def position(self) -> int:
         """Tokens in the context now (the prompt and what was fed since)."""
@@ -330,6 +343,7 @@ class Engine:
     def rewind(self, position: int) -> None:
         """Forget every token after ``position``; the next ``feed`` overwrites them."""
         self._llm.n_tokens = position
+        self._steps = steps_before(self._steps, position)
 
     def refresh_logits(self) -> None:
         """Decode the last token in the context again, so that ``logits`` is that of the

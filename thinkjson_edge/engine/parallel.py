@@ -15,7 +15,9 @@ slower per token than from one thread (BENCHMARKS.md). So a thread holding a seq
 wait for nothing but the engine: the others wait for it at every token. A sequence handed
 back keeps its KV cells as a cache: the next prompt takes them over where they match, or
 copies the longest matching prefix from any other sequence, so a batch over one schema
-evaluates the instruction and schema once in total.
+evaluates the instruction and schema once in total. A prompt is evaluated in the same
+steps as one sequence alone evaluates it (``engine.prompt_steps``), each step in a call of
+its own, so its cache never depends on what the other sequences submitted meanwhile.
 
 Sequences live in separate KV streams (``kv_unified`` off): each token attends only to
 its own document's cells, not to the others' masked out.
@@ -33,14 +35,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from thinkjson_edge.engine.prompt_steps import (
+    STEP_TOKENS,
+    Step,
+    prompt_steps,
+    reusable_prefix,
+    steps_before,
+)
 from thinkjson_edge.errors import GenerationError, ModelLoadError
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-# Tokens per llama_decode call: a prompt is evaluated in steps of this many tokens, as
-# llama.cpp's own default batch (and so as one sequence alone evaluates it).
-_BATCH_TOKENS = 512
+_BATCH_TOKENS = STEP_TOKENS  # the most tokens one llama_decode call takes
 _KV_BYTES_PER_VALUE = 2  # the KV cache is f16 (llama.cpp's default type_k and type_v)
 _MEMORY_SHARE = 0.8  # of the memory available now that the KV cache of N sequences may take
 
@@ -51,7 +58,6 @@ class _Request:
 
     tokens: list[int]
     position: int
-    fed: int = 0
     logits: np.ndarray | None = None
     error: Exception | None = None
 
@@ -80,16 +86,22 @@ class Sequence:
     pool: ParallelContext
     seq_id: int
     tokens: list[int] = field(default_factory=list)  # in its KV cells, position by position
-    evaluating: list[int] | None = None  # the prompt being evaluated, while it is
+    steps: list[Step] = field(default_factory=list)  # how they were evaluated
+    evaluating: tuple[list[int], list[Step]] | None = None  # the prompt being evaluated
     _logits: np.ndarray | None = None
 
-    def evaluate_prompt(self, tokens: list[int]) -> int:
-        """Evaluate the prompt, reusing the longest prefix cached here or in another
-        sequence; return the tokens reused."""
-        reused = self.pool.take_prefix(self, tokens)
+    def evaluate_prompt(self, tokens: list[int], steps: list[Step] | None = None) -> int:
+        """Evaluate the prompt in ``steps`` (by default, cut at no anchor), reusing the
+        longest prefix cached here or in another sequence in the same steps; return the
+        tokens reused."""
+        steps = steps if steps is not None else prompt_steps(len(tokens))
+        reused = self.pool.take_prefix(self, tokens, steps)
         try:
-            self._logits = self.pool.submit(self, tokens[reused:], reused)
-            self.tokens = list(tokens)
+            for start, end in steps:
+                if start >= reused:
+                    self._logits = self.pool.submit(self, tokens[start:end], start)
+                    self.tokens[start:] = tokens[start:end]
+                    self.steps.append((start, end))
         finally:
             self.pool.prompt_evaluated(self)
         return reused
@@ -100,8 +112,10 @@ class Sequence:
         return self._logits
 
     def feed(self, token: int) -> None:
-        self._logits = self.pool.submit(self, [token], len(self.tokens))
+        position = len(self.tokens)
+        self._logits = self.pool.submit(self, [token], position)
         self.tokens.append(token)
+        self.steps.append((position, position + 1))
 
     def position(self) -> int:
         return len(self.tokens)
@@ -180,13 +194,13 @@ class ParallelContext:
         return len(self.sequences)
 
     @contextlib.contextmanager
-    def sequence(self, prompt: list[int]) -> Iterator[Sequence]:
+    def sequence(self, prompt: list[int], steps: list[Step]) -> Iterator[Sequence]:
         """A free sequence for one generation (waiting for one if all are busy): the one
-        whose cached tokens share the longest prefix with ``prompt``."""
+        whose cache gives the longest prefix of ``prompt``."""
         with self._turn:
             while not self._free:
                 self._turn.wait()
-            chosen = max(self._free, key=lambda s: _common_prefix(s.tokens, prompt))
+            chosen = max(self._free, key=lambda s: _reusable(s, prompt, steps))
             self._free.remove(chosen)
             self._busy += 1
         try:
@@ -197,7 +211,7 @@ class ParallelContext:
                 self._free.append(chosen)
                 self._turn.notify_all()  # the others may have been waiting for this one
 
-    def take_prefix(self, sequence: Sequence, prompt: list[int]) -> int:
+    def take_prefix(self, sequence: Sequence, prompt: list[int], steps: list[Step]) -> int:
         """Keep or copy into ``sequence`` the longest cached prefix of ``prompt`` (at least
         one token is left to evaluate, for its logits); return its length.
 
@@ -206,29 +220,36 @@ class ParallelContext:
         schema once, not once each.
         """
         with self._turn:
-            while self._longer_prefix_coming(sequence, prompt):
+            while self._longer_prefix_coming(sequence, prompt, steps):
                 self._waiting_for_prefix += 1
                 self._turn.notify_all()  # the decode thread need not wait for this one
                 self._turn.wait()
                 self._waiting_for_prefix -= 1
-            sequence.evaluating = prompt
-            source = max(self.sequences, key=lambda s: _common_prefix(s.tokens, prompt))
-            reused = min(_common_prefix(source.tokens, prompt), len(prompt) - 1)
-            own = min(_common_prefix(sequence.tokens, prompt), len(prompt) - 1)
+            sequence.evaluating = (prompt, steps)
+            source = max(self.sequences, key=lambda s: _reusable(s, prompt, steps))
+            reused = _reusable(source, prompt, steps)
+            own = _reusable(sequence, prompt, steps)
             if source is not sequence and reused > own:
                 # Across KV streams llama.cpp copies the whole stream (at the next decode,
                 # before that decode writes anything); the copy is then cut to the prefix.
                 self.api.llama_memory_seq_cp(self._memory, source.seq_id, sequence.seq_id, -1, -1)
                 sequence.tokens = list(source.tokens)
+                sequence.steps = list(source.steps)
             else:
                 reused = own
             self._forget_after(sequence, reused)
             return reused
 
-    def _longer_prefix_coming(self, sequence: Sequence, prompt: list[int]) -> bool:
-        cached = max(_common_prefix(s.tokens, prompt) for s in self.sequences)
+    def _longer_prefix_coming(
+        self, sequence: Sequence, prompt: list[int], steps: list[Step]
+    ) -> bool:
+        cached = max(_reusable(s, prompt, steps) for s in self.sequences)
         coming = max(
-            (_common_prefix(s.evaluating, prompt) for s in self.sequences if s.evaluating),
+            (
+                reusable_prefix(*s.evaluating, prompt, steps)
+                for s in self.sequences
+                if s.evaluating is not None
+            ),
             default=0,
         )
         return coming > cached and sequence.evaluating is None
@@ -245,6 +266,7 @@ class ParallelContext:
     def _forget_after(self, sequence: Sequence, position: int) -> None:
         self.api.llama_memory_seq_rm(self._memory, sequence.seq_id, position, -1)
         del sequence.tokens[position:]
+        sequence.steps = steps_before(sequence.steps, position)
 
     def forget_all(self) -> None:
         """Drop every free sequence's cache, so the next prompts are evaluated in full."""
@@ -254,7 +276,10 @@ class ParallelContext:
 
     def submit(self, sequence: Sequence, tokens: list[int], position: int) -> np.ndarray:
         """Evaluate ``tokens`` at ``position`` of ``sequence`` together with what the other
-        busy sequences submit; return the logits after the last one."""
+        busy sequences submit; return the logits after the last one. More than one token
+        (a step of a prompt) is evaluated in a call of its own."""
+        if not 0 < len(tokens) <= _BATCH_TOKENS:
+            raise GenerationError(f"{len(tokens)} tokens cannot be one step (a bug)")
         request = _Request(list(tokens), position)
         with self._turn:
             self._requests[sequence.seq_id] = request
@@ -300,7 +325,7 @@ class ParallelContext:
         if singles:
             self._decode_step(singles)
         for seq_id, request in requests.items():
-            while request.fed < len(request.tokens):
+            if len(request.tokens) > 1:
                 self._decode_step({seq_id: request})
 
     def _decode_step(self, requests: dict[int, _Request]) -> None:
@@ -310,13 +335,12 @@ class ParallelContext:
         count = 0
         finishing: list[tuple[_Request, int]] = []
         for seq_id, request in requests.items():
-            while request.fed < len(request.tokens) and count < _BATCH_TOKENS:
-                batch.token[count] = request.tokens[request.fed]
-                batch.pos[count] = request.position + request.fed
+            for offset, token in enumerate(request.tokens):
+                batch.token[count] = token
+                batch.pos[count] = request.position + offset
                 batch.n_seq_id[count] = 1
                 batch.seq_id[count][0] = seq_id
-                request.fed += 1
-                last = request.fed == len(request.tokens)
+                last = offset == len(request.tokens) - 1
                 batch.logits[count] = last
                 if last:
                     finishing.append((request, count))
@@ -380,10 +404,5 @@ def _available_memory() -> int | None:
     return None
 
 
-def _common_prefix(cached: list[int], prompt: list[int]) -> int:
-    """How many leading tokens ``cached`` and ``prompt`` share."""
-    limit = min(len(cached), len(prompt))
-    if limit == 0:
-        return 0
-    mismatch = np.nonzero(np.asarray(cached[:limit]) != np.asarray(prompt[:limit]))[0]
-    return int(mismatch[0]) if mismatch.size else limit
+def _reusable(sequence: Sequence, prompt: list[int], steps: list[Step]) -> int:
+    return reusable_prefix(sequence.tokens, sequence.steps, prompt, steps)

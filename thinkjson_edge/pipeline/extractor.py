@@ -36,6 +36,7 @@ from thinkjson_edge.engine.generation import (
     PieceListener,
 )
 from thinkjson_edge.engine.llama import DEFAULT_CONTEXT, Engine
+from thinkjson_edge.engine.prompt_steps import common_prefix
 from thinkjson_edge.errors import DocumentTooLongError
 from thinkjson_edge.grammar.compiler import CompiledGrammar, GrammarLimits
 from thinkjson_edge.models.choice import ModelChoice, choose_model
@@ -383,7 +384,10 @@ class Extractor:
         the correction is skipped (and reported) rather than failing the whole extraction.
         """
         copy = self.copy_request(text, schema, options)
-        first = self._attempt(1, prompt, schema, grammar, located, options, copy, on_text)
+        instruction_end = self.instruction_end(prompt, schema, think=options.think)
+        first = self._attempt(
+            1, prompt, (instruction_end,), schema, grammar, located, options, copy, on_text
+        )
         out_of_budget = first.generation.stop_reason in BUDGET_STOPS  # a second one would be
         if not (options.self_correct and first.correctable) or out_of_budget:
             return [first], False
@@ -395,8 +399,20 @@ class Extractor:
         )
         if not self._fits(len(correction), options):
             return [first], True
-        second = self._attempt(2, correction, schema, grammar, located, options, copy, on_text)
+        # Cut where the first prompt ends too, so that its cache is reused whole.
+        anchors = (instruction_end, len(prompt))
+        second = self._attempt(
+            2, correction, anchors, schema, grammar, located, options, copy, on_text
+        )
         return [first, second], False
+
+    def instruction_end(self, prompt: list[int], schema: Schema, *, think: bool) -> int:
+        """Where the instruction and schema end in a first prompt (where it and an empty
+        document's prompt part): the anchor at which its evaluation is cut, so that every
+        document over one schema reuses them."""
+        return common_prefix(
+            prompt, self._prompt(extraction_messages(schema.text, "", think=think))
+        )
 
     def _prompt(self, messages: list[dict[str, str]]) -> list[int]:
         return self.engine.tokenize(self.engine.render_chat(messages))
@@ -409,6 +425,7 @@ class Extractor:
         self,
         number: int,
         prompt: list[int],
+        anchors: tuple[int, ...],
         schema: Schema,
         grammar: CompiledGrammar,
         located: NormalisedText,
@@ -423,6 +440,7 @@ class Extractor:
             limits=options.decode_limits(),
             on_piece=_piece_decoder(number, on_text) if on_text else None,
             copy=copy,
+            anchors=anchors,
         )
         value, findings, grounded = assess_output(
             generation.json_text,
