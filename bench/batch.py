@@ -167,7 +167,6 @@ def _one_width(
         width=args.one_width,
         generated_tokens_per_second=round(generated / figures["wall_seconds"], 1),
         peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        mean_batch_width=round(stats.sequences / stats.calls, 2) if stats else 1.0,
         decode_call_seconds=round(stats.seconds, 1) if stats else None,
     )
     print(json.dumps(figures))
@@ -203,7 +202,7 @@ def _compare_widths(args: argparse.Namespace, argv: list[str]) -> int:
             row["ratio"] = round(row["docs_per_minute"] / rows[0]["docs_per_minute"], 2)
     keys = (
         "width", "docs_per_minute", "ratio", "generated_tokens_per_second",
-        "mean_batch_width", "decode_call_seconds", "peak_rss_mib", "same_results_as_first",
+        "decode_call_seconds", "peak_rss_mib", "same_results_as_first",
     )  # fmt: skip
     print(json.dumps([{key: row.get(key) for key in keys} for row in rows], indent=2))
     return 0

@@ -1,15 +1,21 @@
-"""Raw decoding throughput of N sequences sharing each llama_decode call, against one.
+"""Raw decoding throughput of N sequences sharing one context, against one; and what
+evaluating their tokens in one llama_decode call would change.
 
     python bench/parallel_decode.py [--widths 1,2,4,8,16] [--tokens 64] [--model M]
 
 Each width W runs W threads, each holding one sequence of a shared context
 (``engine.parallel``) with its own SROIE receipt as prompt, and feeding ``--tokens``
 tokens one by one (no grammar, no sampling: only the model). Width 1 is the engine's own
-single-sequence path. Each width runs in a fresh process: llama.cpp computes with GNU
-OpenMP, whose worker threads, once a second thread has started parallel regions in a
-process, are throttled (3.5x slower per token, BENCHMARKS.md). Printed per width: tokens
-per second of all sequences together, its ratio to width 1, milliseconds per llama_decode
-call, and the process's peak resident memory (the KV cache of each sequence shows in it).
+single-sequence path. Then, for W >= 2, 16 steps in which the next token of every
+sequence is evaluated both in one call of W rows and in W calls of one row: the largest
+difference of a logit between the two, the share of rows whose greedy choice is the same,
+and the time of one W-row call against W one-row calls.
+
+Each width runs in a fresh process: llama.cpp computes with GNU OpenMP, whose worker
+threads, once a second thread has started parallel regions in a process, are throttled
+(3.5x slower per token, BENCHMARKS.md). Printed per width: tokens per second of all
+sequences together, its ratio to width 1, milliseconds per llama_decode call, and the
+process's peak resident memory (the KV cache of each sequence shows in it).
 
 The memory-bandwidth ceiling (bandwidth ÷ model bytes) is measured on the same machine:
 a large array copy gives the bandwidth; one token must read every weight once.
@@ -57,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             texts = _receipts(args.one_width)
             prompts = [engine.tokenize(_prompt(text))[: args.context // 2] for text in texts]
             row = _run(engine, prompts, args.tokens)
+            if args.one_width > 1:
+                row.update(_rows_together(engine, steps=16))
         finally:
             engine.close()
         print(json.dumps({**row, "peak_rss_mib": round(_peak_rss_mib(), 1)}))
@@ -130,6 +138,57 @@ def _run(engine: Engine, prompts: list[list[int]], tokens: int) -> dict[str, Any
         "tokens_per_second": round(width * (tokens + 1) / elapsed, 1),
         "ms_per_decode_call": round(1000 * elapsed / max(calls, 1), 2),
         "seconds": round(elapsed, 2),
+    }
+
+
+def _rows_together(engine: Engine, steps: int) -> dict[str, Any]:
+    """Each sequence's next token evaluated alone (then taken back) and in one call with
+    the others' (kept); the logits compared row by row."""
+    pool = engine._parallel
+    assert pool is not None
+    api, batch = pool.api, pool._batch
+    positions = [len(s.tokens) for s in pool.sequences]
+    tokens = [s.tokens[-1] for s in pool.sequences]
+    worst, same, alone_seconds, together_seconds = 0.0, 0, 0.0, 0.0
+
+    def decode(rows: list[int]) -> list[np.ndarray]:
+        for index, seq_id in enumerate(rows):
+            batch.token[index] = tokens[seq_id]
+            batch.pos[index] = positions[seq_id]
+            batch.n_seq_id[index] = 1
+            batch.seq_id[index][0] = seq_id
+            batch.logits[index] = True
+        batch.n_tokens = len(rows)
+        if api.llama_decode(pool._ctx, batch) != 0:
+            raise RuntimeError("llama_decode failed")
+        return [
+            np.ctypeslib.as_array(
+                api.llama_get_logits_ith(pool._ctx, i), shape=(pool.n_vocab,)
+            ).copy()
+            for i in range(len(rows))
+        ]
+
+    width = len(positions)
+    for _ in range(steps):
+        alone = []
+        began = time.perf_counter()
+        for seq_id in range(width):
+            alone.extend(decode([seq_id]))
+        alone_seconds += time.perf_counter() - began
+        for seq_id in range(width):
+            api.llama_memory_seq_rm(pool._memory, seq_id, positions[seq_id], -1)
+        began = time.perf_counter()
+        together = decode(list(range(width)))
+        together_seconds += time.perf_counter() - began
+        for seq_id, (one, many) in enumerate(zip(alone, together, strict=True)):
+            worst = max(worst, float(np.abs(one - many).max()))
+            same += int(one.argmax() == many.argmax())
+            tokens[seq_id] = int(many.argmax())
+            positions[seq_id] += 1
+    return {
+        "rows_together_max_logit_difference": round(worst, 4),
+        "rows_together_same_greedy_choice": f"{same}/{steps * width}",
+        "rows_together_call_vs_alone_calls": round(together_seconds / alone_seconds, 2),
     }
 
 

@@ -21,9 +21,10 @@ needs what a plain completion call does not give:
 * a later array item whose first value the document does not support is taken back,
   and the array closed before it (``item_check``);
 * the prompt's KV state is kept, and a later prompt that shares its prefix
-  (a second attempt, the next document of a batch) evaluates only what differs;
+  (a second attempt, the next document of a batch) evaluates only what differs, cut
+  into the same calls as when nothing is cached (``engine.prompt_steps``);
 * with ``parallel`` above 1, up to that many generations (in as many threads) share
-  one context and each ``llama_decode`` call (``engine.parallel``).
+  one context, its prompt cache and its decode thread (``engine.parallel``).
 
 ``llama_cpp`` is imported here only, lazily, so that importing the package stays light.
 """
@@ -68,9 +69,9 @@ if TYPE_CHECKING:
 
 DEVICES = ("auto", "cpu", "cuda", "metal")
 DEFAULT_CONTEXT = 8192
-# Generations decoded together when the caller leaves it to the engine: on a CPU a wider
-# batch costs about as much per token as one sequence (BENCHMARKS.md, "Several documents
-# at once"); a GPU has idle width to fill.
+# Generations in flight when the caller leaves it to the engine: on a CPU llama.cpp's
+# matrix products already use every core (BENCHMARKS.md, "Several documents at once"); on
+# a GPU a token's evaluation is short beside the Python work the others can fill.
 DEFAULT_PARALLEL_CPU = 1
 DEFAULT_PARALLEL_GPU = 8
 # The high-level Llama's own context when generations go through a ParallelContext: only
@@ -105,7 +106,7 @@ class Engine:
 
     ``adapter``: a LoRA adapter GGUF that llama.cpp applies to the model as it loads.
     ``parallel``: generations that may run at once (from as many threads), each with a
-    context of ``n_ctx`` tokens; above 1 they share each llama_decode call. None: the
+    context of ``n_ctx`` tokens, in one shared llama.cpp context. None: the
     device's default.
     """
 

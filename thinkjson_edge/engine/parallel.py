@@ -1,23 +1,26 @@
-"""Several generations at once in one llama.cpp context (continuous batching).
+"""Several generations at once in one llama.cpp context.
 
-One extraction decodes one token per ``llama_decode`` call, which leaves most of each
-read of the weights unused. Here up to N generations share a context: each holds a
-*sequence* (its own llama.cpp sequence id and KV stream) and, for every token it feeds,
-waits until every other busy sequence has fed its own; then one ``llama_decode`` call
-evaluates all of them, and each goes on with its own logits. Everything else a
-generation owns (grammar, copy constraint, budgets, closing mode) stays its own.
+Up to N generations (in as many threads) share a context from the same loaded model:
+each holds a *sequence* (its own llama.cpp sequence id and KV stream) and keeps
+everything else its own (grammar, copy constraint, budgets, closing mode). What they
+share:
 
-The generations run in threads; one thread of the context's own runs every
-``llama_decode`` call, with the GIL released. One thread, always the same: llama.cpp's CPU
-backend computes with GNU OpenMP, which throttles its workers once several threads have
-started parallel regions, and decoding from whichever thread submitted last ran 3.5x
-slower per token than from one thread (BENCHMARKS.md). So a thread holding a sequence must
-wait for nothing but the engine: the others wait for it at every token. A sequence handed
-back keeps its KV cells as a cache: the next prompt takes them over where they match, or
-copies the longest matching prefix from any other sequence, so a batch over one schema
-evaluates the instruction and schema once in total. A prompt is evaluated in the same
-steps as one sequence alone evaluates it (``engine.prompt_steps``), each step in a call of
-its own, so its cache never depends on what the other sequences submitted meanwhile.
+* the weights and one context, sized for N sequences;
+* the prompt cache: a sequence handed back keeps its KV cells, and a new prompt takes
+  over the longest prefix cached in any sequence (copied across streams), so a batch over
+  one schema evaluates the instruction and schema once in total;
+* one decode thread, which runs every ``llama_decode`` call with the GIL released, so
+  that one generation's Python work (grammar checks, the copy constraint) overlaps
+  another's decoding. Always the same thread: llama.cpp's CPU backend computes with GNU
+  OpenMP, which throttles its workers once several threads have started parallel
+  regions; decoding from whichever thread submitted ran 3.5x slower per token.
+
+Each call evaluates one sequence's tokens only. Rows of several sequences in one call
+gave a sequence other logits than the same tokens evaluated alone, by up to about 1.0
+(BENCHMARKS.md, "Several documents at once"), so greedy outputs would depend on which
+documents happened to be decoded together. One sequence per call keeps every output
+exactly what one-at-a-time decoding gives. A prompt is evaluated in the same steps as
+one sequence alone evaluates it (``engine.prompt_steps``).
 
 Sequences live in separate KV streams (``kv_unified`` off): each token attends only to
 its own document's cells, not to the others' masked out.
@@ -68,13 +71,11 @@ class DecodeStats:
 
     calls: int = 0
     tokens: int = 0
-    sequences: int = 0  # summed over calls: sequences / calls is the mean batch width
     seconds: float = 0.0
 
-    def add(self, tokens: int, sequences: int, seconds: float) -> None:
+    def add(self, tokens: int, seconds: float) -> None:
         self.calls += 1
         self.tokens += tokens
-        self.sequences += sequences
         self.seconds += seconds
 
 
@@ -166,8 +167,6 @@ class ParallelContext:
         self._batch = api.llama_batch_init(_BATCH_TOKENS, 0, 1)
         self.sequences = [Sequence(self, seq_id) for seq_id in range(n_sequences)]
         self._free = list(self.sequences)
-        self._busy = 0
-        self._waiting_for_prefix = 0  # busy sequences that will submit nothing until then
         self._requests: dict[int, _Request] = {}
         self._turn = threading.Condition()  # any change: a request, a sequence free, logits
         self._closing = False
@@ -202,12 +201,10 @@ class ParallelContext:
                 self._turn.wait()
             chosen = max(self._free, key=lambda s: _reusable(s, prompt, steps))
             self._free.remove(chosen)
-            self._busy += 1
         try:
             yield chosen
         finally:
             with self._turn:
-                self._busy -= 1
                 self._free.append(chosen)
                 self._turn.notify_all()  # the others may have been waiting for this one
 
@@ -221,10 +218,7 @@ class ParallelContext:
         """
         with self._turn:
             while self._longer_prefix_coming(sequence, prompt, steps):
-                self._waiting_for_prefix += 1
-                self._turn.notify_all()  # the decode thread need not wait for this one
                 self._turn.wait()
-                self._waiting_for_prefix -= 1
             sequence.evaluating = (prompt, steps)
             source = max(self.sequences, key=lambda s: _reusable(s, prompt, steps))
             reused = _reusable(source, prompt, steps)
@@ -275,9 +269,8 @@ class ParallelContext:
                 self._forget_after(sequence, 0)
 
     def submit(self, sequence: Sequence, tokens: list[int], position: int) -> np.ndarray:
-        """Evaluate ``tokens`` at ``position`` of ``sequence`` together with what the other
-        busy sequences submit; return the logits after the last one. More than one token
-        (a step of a prompt) is evaluated in a call of its own."""
+        """Evaluate ``tokens`` (one token, or one step of a prompt) at ``position`` of
+        ``sequence`` on the decode thread; return the logits after the last one."""
         if not 0 < len(tokens) <= _BATCH_TOKENS:
             raise GenerationError(f"{len(tokens)} tokens cannot be one step (a bug)")
         request = _Request(list(tokens), position)
@@ -292,71 +285,46 @@ class ParallelContext:
         return request.logits
 
     def _decode_forever(self) -> None:
-        """The decode thread: once every busy sequence has submitted, evaluate it all."""
+        """The decode thread: evaluate each request in a call of its own, oldest first."""
         with self._turn:
             while True:
-                while not self._closing and (
-                    not self._requests
-                    or len(self._requests) < self._busy - self._waiting_for_prefix
-                ):
+                while not self._closing and not self._requests:
                     self._turn.wait()
                 if self._closing:
                     return
-                requests, self._requests = self._requests, {}
+                seq_id = next(iter(self._requests))
+                request = self._requests.pop(seq_id)
                 try:
-                    self._decode_all(requests)
-                except Exception as error:  # every waiting sequence hears of it
-                    failure = error if isinstance(error, GenerationError) else None
-                    for request in requests.values():
-                        request.error = failure or GenerationError(f"decoding failed: {error}")
+                    self._decode(seq_id, request)
+                except Exception as error:  # the waiting generation hears of it
+                    request.error = (
+                        error
+                        if isinstance(error, GenerationError)
+                        else GenerationError(f"decoding failed: {error}")
+                    )
                 self._turn.notify_all()
 
-    def _decode_all(self, requests: dict[int, _Request]) -> None:
-        """The single tokens of every sequence in one call; each prompt in calls of its
-        own, in steps of the batch size from where its cache ends.
-
-        llama.cpp's CPU kernels give a row slightly different results in a product of a
-        few rows than of hundreds: single tokens agree whether one or eight are decoded
-        together, but a prompt must be split exactly as one sequence alone splits it, or
-        its cache and so the greedy choices after it would depend on what the other
-        sequences happened to submit at the same moment.
-        """
-        singles = {seq_id: r for seq_id, r in requests.items() if len(r.tokens) == 1}
-        if singles:
-            self._decode_step(singles)
-        for seq_id, request in requests.items():
-            if len(request.tokens) > 1:
-                self._decode_step({seq_id: request})
-
-    def _decode_step(self, requests: dict[int, _Request]) -> None:
-        """One llama_decode call of up to the batch size of tokens; logits are read for
-        each request's last token."""
+    def _decode(self, seq_id: int, request: _Request) -> None:
+        """One llama_decode call of the request's tokens; the logits after the last."""
         batch = self._batch
-        count = 0
-        finishing: list[tuple[_Request, int]] = []
-        for seq_id, request in requests.items():
-            for offset, token in enumerate(request.tokens):
-                batch.token[count] = token
-                batch.pos[count] = request.position + offset
-                batch.n_seq_id[count] = 1
-                batch.seq_id[count][0] = seq_id
-                last = offset == len(request.tokens) - 1
-                batch.logits[count] = last
-                if last:
-                    finishing.append((request, count))
-                count += 1
+        count = len(request.tokens)
+        for offset, token in enumerate(request.tokens):
+            batch.token[offset] = token
+            batch.pos[offset] = request.position + offset
+            batch.n_seq_id[offset] = 1
+            batch.seq_id[offset][0] = seq_id
+            batch.logits[offset] = offset == count - 1
         batch.n_tokens = count
         began = time.perf_counter()
         status = self.api.llama_decode(self._ctx, batch)
-        self.stats.add(count, len(requests), time.perf_counter() - began)
+        self.stats.add(count, time.perf_counter() - began)
         if status != 0:
             raise GenerationError(
-                f"llama.cpp could not decode {count} tokens of {len(requests)} sequences "
-                f"(status {status}; 1 means the KV cache is full)"
+                f"llama.cpp could not decode {count} tokens (status {status}; 1 means the KV "
+                "cache is full)"
             )
-        for request, index in finishing:
-            pointer = self.api.llama_get_logits_ith(self._ctx, index)
-            request.logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()
+        pointer = self.api.llama_get_logits_ith(self._ctx, count - 1)
+        request.logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()
 
     def close(self) -> None:
         with self._turn:
