@@ -16,7 +16,7 @@ Model time is the sum of prompt evaluation and decoding; per-file work is readin
 checking and writing around it; machinery is the rest of the wall time (scanning, hashing,
 claiming and recording in the job database, with their fsyncs).
 
-With ``--parallel``, the normal batch runs once per width N (documents decoded together,
+With ``--parallel``, the normal batch runs once per width N (documents in flight at once,
 ``engine.parallel``), each in a fresh process (llama.cpp's OpenMP threads carry state
 from one context to the next within a process): documents per minute and its ratio to
 N=1, generated tokens per second of all sequences together, peak memory, and how many
@@ -148,7 +148,7 @@ def _run(
 def _one_width(
     args: argparse.Namespace, schema: Any, documents: list[Path], options: ExtractOptions
 ) -> int:
-    """One normal batch with ``--one-width`` documents decoded together, into ``--out``."""
+    """One normal batch with ``--one-width`` documents in flight at once, into ``--out``."""
     with (
         tempfile.TemporaryDirectory() as scratch,
         Extractor(

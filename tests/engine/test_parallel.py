@@ -153,10 +153,9 @@ def test_a_cancelled_sequence_does_not_disturb_the_others(
 
 
 def test_whole_extractions_match_one_at_a_time(extractor: Extractor, together: Extractor) -> None:
-    """Through the pipeline, second attempts included: values and copied offsets are the
-    same. Confidences agree within a few hundredths: a prompt token evaluated within a batch
-    of other rows and alone gets logits that differ in the last bits (llama.cpp's CPU
-    matrix kernels), and a prefix reused from the cache is split differently."""
+    """Through the pipeline, second attempts included: values, copied offsets and
+    confidences are the same, since every decode call holds one sequence and a prompt is
+    cut into the same calls whatever was cached."""
     documents = [Document(text=text, source=f"receipt {n}") for n, text in enumerate(RECEIPTS)]
     alone = [extractor.extract(d, RECEIPT_SCHEMA, think=False) for d in documents]
     shared = in_threads(
@@ -165,9 +164,9 @@ def test_whole_extractions_match_one_at_a_time(extractor: Extractor, together: E
     assert [r.value for r in shared] == [r.value for r in alone]
     assert [where(r) for r in shared] == [where(r) for r in alone]
     assert [len(r.attempts) for r in shared] == [len(r.attempts) for r in alone]
-    for one, other in zip(shared, alone, strict=True):
-        for a, b in zip(one.chosen.values, other.chosen.values, strict=True):
-            assert a.confidence == pytest.approx(b.confidence, abs=0.05)
+    assert [[v.confidence for v in r.chosen.values] for r in shared] == [
+        [v.confidence for v in r.chosen.values] for r in alone
+    ]
 
 
 def where(result: Any) -> list[tuple[Any, ...]]:

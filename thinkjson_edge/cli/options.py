@@ -45,13 +45,13 @@ def model_options(command: Command) -> Command:
 
 
 def parallel_option(command: Command) -> Command:
-    """--parallel N: documents (or a long document's chunks) decoded together."""
+    """--parallel N: documents (or a long document's chunks) extracted at once."""
     return click.option(
         "--parallel",
         type=click.IntRange(min=1),
         default=None,
         metavar="N",
-        help="Documents decoded together in one llama.cpp context, each with its own "
+        help="Documents extracted at once in one llama.cpp context, each with its own "
         "context of the usual size [default: 1 on a CPU, 8 on a GPU].",
     )(command)
 

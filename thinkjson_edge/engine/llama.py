@@ -220,8 +220,7 @@ class Engine:
         ``copy`` names the string values that must be spans of a document. ``anchors``:
         positions where the prompt's evaluation is cut, so that a later prompt sharing
         the tokens before one reuses them (``engine.prompt_steps``). With
-        ``parallel`` above 1 this may be called from that many threads at once; ``on_piece``
-        then runs while the other generations wait for this one, so it must not block.
+        ``parallel`` above 1 this may be called from that many threads at once.
         """
         if not self.fits(len(prompt_tokens), limits, think=think):
             raise DocumentTooLongError(

@@ -46,8 +46,8 @@ class EvalSettings:
     options: ExtractOptions = field(default_factory=ExtractOptions)
     limit: int | None = None
     read: ReadOptions = field(default_factory=ReadOptions)  # when OCR reads a page
-    # Documents decoded together (engine.parallel); None: the device's default. Outputs
-    # almost never depend on it (BENCHMARKS.md), so the cache key leaves it out.
+    # Documents in flight at once (engine.parallel); None: the device's default. Outputs
+    # do not depend on it (BENCHMARKS.md), so the cache key leaves it out.
     parallel: int | None = 1
 
     @property

@@ -282,7 +282,7 @@ class Extractor:
         on_text: TextListener | None,
     ) -> ExtractionResult:
         """Extract from each chunk of a document too long for the context, then merge
-        (chunks are independent: with ``parallel``, they are decoded together)."""
+        (chunks are independent: with ``parallel``, they are extracted at once)."""
         records = in_threads(
             lambda chunk: self._extract_chunk(chunk, schema, grammar, options, on_text),
             chunks,
