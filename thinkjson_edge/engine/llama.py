@@ -316,8 +316,7 @@ class Engine:
         longest cached prefix evaluated in the same steps; return the tokens reused."""
         llm = self._llm
         steps = steps if steps is not None else prompt_steps(len(tokens))
-        cached = llm.input_ids[: llm.n_tokens].tolist()
-        reused = reusable_prefix(cached, self._steps, tokens, steps)
+        reused = reusable_prefix(llm.input_ids[: llm.n_tokens], self._steps, tokens, steps)
         self.rewind(reused)
         for start, end in steps:
             if start >= reused:

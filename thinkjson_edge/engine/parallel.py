@@ -70,12 +70,10 @@ class DecodeStats:
     """What the shared context's llama_decode calls did, for measuring."""
 
     calls: int = 0
-    tokens: int = 0
     seconds: float = 0.0
 
-    def add(self, tokens: int, seconds: float) -> None:
+    def add(self, seconds: float) -> None:
         self.calls += 1
-        self.tokens += tokens
         self.seconds += seconds
 
 
@@ -317,7 +315,7 @@ class ParallelContext:
         batch.n_tokens = count
         began = time.perf_counter()
         status = self.api.llama_decode(self._ctx, batch)
-        self.stats.add(count, time.perf_counter() - began)
+        self.stats.add(time.perf_counter() - began)
         if status != 0:
             raise GenerationError(
                 f"llama.cpp could not decode {count} tokens (status {status}; 1 means the KV "

@@ -19,6 +19,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+import numpy as np
+
 # Tokens per llama_decode call for a prompt: llama.cpp's own default batch.
 STEP_TOKENS = 512
 
@@ -61,9 +63,8 @@ def steps_before(steps: list[Step], position: int) -> list[Step]:
 
 def common_prefix(first: Sequence[int], second: Sequence[int]) -> int:
     """The number of leading tokens two sequences share."""
-    count = 0
-    for a, b in zip(first, second, strict=False):
-        if a != b:
-            break
-        count += 1
-    return count
+    limit = min(len(first), len(second))
+    if limit == 0:
+        return 0
+    mismatch = np.flatnonzero(np.asarray(first[:limit]) != np.asarray(second[:limit]))
+    return int(mismatch[0]) if mismatch.size else limit

@@ -269,7 +269,10 @@ class Extractor:
 
     def _prompt_around(self, schema: Schema, options: ExtractOptions) -> int:
         """Tokens of the first prompt with an empty document."""
-        return len(self._prompt(extraction_messages(schema.text, "", think=options.think)))
+        return len(self._empty_document_prompt(schema, think=options.think))
+
+    def _empty_document_prompt(self, schema: Schema, *, think: bool) -> list[int]:
+        return self._prompt(extraction_messages(schema.text, "", think=think))
 
     def _extract_chunked(
         self,
@@ -410,9 +413,7 @@ class Extractor:
         """Where the instruction and schema end in a first prompt (where it and an empty
         document's prompt part): the anchor at which its evaluation is cut, so that every
         document over one schema reuses them."""
-        return common_prefix(
-            prompt, self._prompt(extraction_messages(schema.text, "", think=think))
-        )
+        return common_prefix(prompt, self._empty_document_prompt(schema, think=think))
 
     def _prompt(self, messages: list[dict[str, str]]) -> list[int]:
         return self.engine.tokenize(self.engine.render_chat(messages))
