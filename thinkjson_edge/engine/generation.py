@@ -52,11 +52,11 @@ class CopyRequest:
 class ValueTrace:
     """One scalar the model wrote: where it is, how sure the model was, where it came from.
 
-    ``confidence``: for a copied value chosen by the span search, the model's probability
-    that the value is in the document at all (its mass on the first tokens the copy
-    admits) times the kept value's share of the likelihood of the values tried; for any
-    other value, the smallest probability the model gave, before any constraint, to one
-    of the tokens that wrote it (its closing quote included). ``start``/``end`` are
+    ``confidence``: how sure the model was of the value, from its own probabilities before
+    any constraint (``engine.confidence``): for a copied value chosen by the span search,
+    its probability that the value is in the document at all times the geometric mean of
+    the value's token probabilities to the fourth power; for any other value, the smallest
+    probability it gave one of the tokens that wrote it. ``start``/``end`` are
     character offsets in the document of a copied value (None for a generated one).
     """
 

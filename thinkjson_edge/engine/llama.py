@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from thinkjson_edge.engine.confidence import value_confidence
 from thinkjson_edge.engine.copy_guard import CopyGuard, SavedCopy, SortedVocabulary
 from thinkjson_edge.engine.generation import (
     STOP_TIME_LIMIT,
@@ -471,7 +472,10 @@ class _Decoding:
         )
         self.plan: list[PlannedToken] = []
         self._searched_leaf = -1
-        self.searched_confidence: dict[int, float] = {}  # leaf number -> the search's share
+        # Leaf number -> the search's confidence that the value is there (item_check reads it),
+        # and the model's mass on the first tokens the copy admitted (the value's confidence).
+        self.searched_confidence: dict[int, float] = {}
+        self.admitted_mass: dict[int, float] = {}
         self.json_token_probabilities: list[float] = []
         self._chosen_probability = 1.0  # of the token pick() chose, before any constraint
         self.pending_item: PendingItem[_Saved] | None = None  # see item_check
@@ -570,6 +574,7 @@ class _Decoding:
         if self.plan:
             # P(the value is in the document) x P(this span among those tried).
             self.searched_confidence[len(self.values.leaves)] = share * mass
+            self.admitted_mass[len(self.values.leaves)] = mass
         return scores
 
     def planned_token(self) -> int | None:
@@ -772,6 +777,7 @@ class _Decoding:
             plan=list(self.plan),
             searched_leaf=self._searched_leaf,
             searched_confidence=dict(self.searched_confidence),
+            admitted_mass=dict(self.admitted_mass),
         )
 
     def restore(self, saved: _Saved) -> None:
@@ -787,6 +793,7 @@ class _Decoding:
         self._chosen_probability = 1.0
         self.plan, self._searched_leaf = saved.plan, saved.searched_leaf
         self.searched_confidence = saved.searched_confidence
+        self.admitted_mass = saved.admitted_mass
         self.context.rewind(saved.position)
         self.context.refresh_logits()
 
@@ -813,7 +820,7 @@ class _Decoding:
                     path=leaf.path,
                     kind=leaf.kind,
                     confidence=round(
-                        self.searched_confidence.get(number, min(probabilities, default=1.0)), 6
+                        value_confidence(probabilities, self.admitted_mass.get(number)), 6
                     ),
                     copied=span is not None,
                     start=span.start if span else None,
@@ -850,6 +857,7 @@ class _Saved:
     plan: list[PlannedToken]
     searched_leaf: int
     searched_confidence: dict[int, float]
+    admitted_mass: dict[int, float]
 
 
 class _Budget:

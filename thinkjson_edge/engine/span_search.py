@@ -9,8 +9,8 @@ closes, and keeps the value the model finds most likely as a whole: the sum of t
 log-probabilities of its tokens, closing quote included, before any constraint (so a
 value the constraint had to pull away from what the model wanted scores low). The kept
 value's share of the likelihood of all the values tried (near 1 when the model clearly
-prefers it, near 1/width when the alternatives were as likely) goes into its confidence
-(see ``ValueTrace``).
+prefers it, near 1/width when the alternatives were as likely) tells ``item_check``
+whether an array item's first value is there at all.
 
 Branches are decoded in the real context and rolled back (the KV cache is truncated to
 where the value began), and the kept value's tokens are then written through the normal
@@ -75,7 +75,7 @@ class SpanSearch:
     def plan(self, logits: np.ndarray, first_tokens: list[int]) -> tuple[list[PlannedToken], float]:
         """The tokens of the best value, from the current state (``first_tokens``: the
         candidates for its first token, best first, already admitted by both constraints),
-        and its share of the likelihood of all the values tried (its confidence)."""
+        and its share of the likelihood of all the values tried."""
         cursor = self.guard.cursor
         if cursor is None or not first_tokens:
             return [], 0.0
