@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from thinkjson_edge.copying.automaton import CopyIndex
+from thinkjson_edge.engine.confidence import ConfidenceParts
 
 # Sees each generated token's bytes, and whether they are reasoning (see Engine.generate).
 PieceListener = Callable[[bytes, bool], None]
@@ -56,8 +57,9 @@ class ValueTrace:
     any constraint (``engine.confidence``): for a copied value chosen by the span search,
     its probability that the value is in the document at all times the geometric mean of
     the value's token probabilities to the fourth power; for any other value, the smallest
-    probability it gave one of the tokens that wrote it. ``start``/``end`` are
-    character offsets in the document of a copied value (None for a generated one).
+    probability it gave one of the tokens that wrote it. ``confidence_parts``: what it was
+    computed from (not in the report). ``start``/``end`` are character offsets in the
+    document of a copied value (None for a generated one).
     """
 
     path: tuple[str | int, ...]
@@ -66,6 +68,7 @@ class ValueTrace:
     copied: bool
     start: int | None = None
     end: int | None = None
+    confidence_parts: ConfidenceParts | None = field(default=None, repr=False, compare=False)
 
     def shifted(self, offset: int) -> ValueTrace:
         """The same value with offsets in a text that holds this one at ``offset``."""

@@ -6,16 +6,17 @@ constraint such an item cannot be invented, so it is filled with whatever span c
 closest (a stray letter as a deviation's id), and it looks like data.
 
 So when a later item of an array (its second or after) begins, the decoding keeps a copy
-of its state from just before the token that began it, and holds back the pieces it
-shows (the live output) until the item's first value is chosen. When that value is
-copied and the span search's confidence in it (the model's mass on the first tokens the
-copy admits times the value's share of the likelihood of the values tried) is under
+of its state from just before the token that began it, and holds back the pieces it shows
+(the live output) until the item's first value is chosen. When that value is copied and
+the span search's confidence in it (the model's mass on the first tokens the copy admits
+times the value's share of the likelihood of the values tried) is under
 ``ITEM_MIN_CONFIDENCE`` (the model did not believe the document holds such a value), the
-decoding goes back to the copy and closes the array there, in closing mode. It does the same when that value, once written,
-is text the document holds once and begins where the same field of an earlier item of the
-array began ("DEV-2291, label printer jam" after "DEV-2291"): the item reads again a place
-already read. Otherwise the held pieces are shown and decoding goes on. The first item of
-an array is never judged: an empty array is a different claim, left to the model.
+decoding goes back to the copy and closes the array there, in closing mode. It does the
+same when that value, once written, is text the document holds once and begins where the
+same field of an earlier item of the array began ("DEV-2291, label printer jam" after
+"DEV-2291"): the item reads again a place already read. Otherwise the held pieces are
+shown and decoding goes on. The first item of an array is never judged: an empty array is
+a different claim, left to the model.
 """
 
 from __future__ import annotations

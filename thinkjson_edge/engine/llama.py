@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from thinkjson_edge.engine.confidence import value_confidence
+from thinkjson_edge.engine.confidence import ConfidenceParts
 from thinkjson_edge.engine.copy_guard import CopyGuard, SavedCopy, SortedVocabulary
 from thinkjson_edge.engine.generation import (
     STOP_TIME_LIMIT,
@@ -472,10 +472,9 @@ class _Decoding:
         )
         self.plan: list[PlannedToken] = []
         self._searched_leaf = -1
-        # Leaf number -> the search's confidence that the value is there (item_check reads it),
-        # and the model's mass on the first tokens the copy admitted (the value's confidence).
-        self.searched_confidence: dict[int, float] = {}
-        self.admitted_mass: dict[int, float] = {}
+        # Leaf number -> (the model's mass on the first tokens the copy admitted, the kept
+        # value's share of the likelihood of the values tried), for each value searched.
+        self.searched: dict[int, tuple[float, float]] = {}
         self.json_token_probabilities: list[float] = []
         self._chosen_probability = 1.0  # of the token pick() chose, before any constraint
         self.pending_item: PendingItem[_Saved] | None = None  # see item_check
@@ -572,9 +571,7 @@ class _Decoding:
         admitted, mass = self.admitted_candidates(scores)
         self.plan, share = self.search.plan(scores, admitted[: self.search.width])
         if self.plan:
-            # P(the value is in the document) x P(this span among those tried).
-            self.searched_confidence[len(self.values.leaves)] = share * mass
-            self.admitted_mass[len(self.values.leaves)] = mass
+            self.searched[len(self.values.leaves)] = (mass, share)
         return scores
 
     def planned_token(self) -> int | None:
@@ -743,8 +740,9 @@ class _Decoding:
         assert item is not None
         if not item.holds(self.values.path()):
             return False
-        searched = self.searched_confidence.get(len(self.values.leaves), 0.0)
-        return not self.plan or searched < ITEM_MIN_CONFIDENCE
+        mass, share = self.searched.get(len(self.values.leaves), (0.0, 0.0))
+        # P(the value is in the document) x P(this span among those tried).
+        return not self.plan or mass * share < ITEM_MIN_CONFIDENCE
 
     def keep_pending_item(self) -> None:
         """Show the pieces held back, and forget the saved state."""
@@ -776,8 +774,7 @@ class _Decoding:
             probabilities=len(self.json_token_probabilities),
             plan=list(self.plan),
             searched_leaf=self._searched_leaf,
-            searched_confidence=dict(self.searched_confidence),
-            admitted_mass=dict(self.admitted_mass),
+            searched=dict(self.searched),
         )
 
     def restore(self, saved: _Saved) -> None:
@@ -792,8 +789,7 @@ class _Decoding:
         del self.json_token_probabilities[saved.probabilities :]
         self._chosen_probability = 1.0
         self.plan, self._searched_leaf = saved.plan, saved.searched_leaf
-        self.searched_confidence = saved.searched_confidence
-        self.admitted_mass = saved.admitted_mass
+        self.searched = saved.searched
         self.context.rewind(saved.position)
         self.context.refresh_logits()
 
@@ -813,18 +809,20 @@ class _Decoding:
         self.values.finish()
         traces = []
         for number, leaf in enumerate(self.values.leaves):
-            probabilities = [self.json_token_probabilities[i] for i in leaf.tokens]
+            mass, share = self.searched.get(number, (None, None))
+            parts = ConfidenceParts(
+                tuple(self.json_token_probabilities[i] for i in leaf.tokens), mass, share
+            )
             span = self.copy.spans.get(number) if self.copy is not None else None
             traces.append(
                 ValueTrace(
                     path=leaf.path,
                     kind=leaf.kind,
-                    confidence=round(
-                        value_confidence(probabilities, self.admitted_mass.get(number)), 6
-                    ),
+                    confidence=round(parts.confidence, 6),
                     copied=span is not None,
                     start=span.start if span else None,
                     end=span.end if span else None,
+                    confidence_parts=parts,
                 )
             )
         return tuple(traces)
@@ -856,8 +854,7 @@ class _Saved:
     probabilities: int
     plan: list[PlannedToken]
     searched_leaf: int
-    searched_confidence: dict[int, float]
-    admitted_mass: dict[int, float]
+    searched: dict[int, tuple[float, float]]
 
 
 class _Budget:
