@@ -134,6 +134,15 @@ def test_confidence_for_every_leaf(extractor: Extractor) -> None:
     leaves = [path for path, _ in _scalar_leaves(result.value)]
     assert sorted(map(str, (t.path for t in traces))) == sorted(map(str, leaves))
     assert all(0.0 <= t.confidence <= 1.0 for t in traces)
+    # Each confidence is computed from the parts kept beside it: a searched copied value
+    # from its admitted mass and token probabilities, any other from its least likely token.
+    for trace in traces:
+        parts = trace.confidence_parts
+        assert parts is not None and parts.token_probabilities, trace.path
+        assert trace.confidence == pytest.approx(parts.confidence, abs=1e-6)
+        if parts.admitted_mass is None:
+            assert trace.confidence == pytest.approx(min(parts.token_probabilities), abs=1e-6)
+    assert any(t.confidence_parts.admitted_mass is not None for t in traces if t.copied)
     report = result.to_dict()["attempts"][0]["values"]
     assert {v["path"] for v in report} == {"/" + "/".join(map(str, p)) for p in leaves}
 
