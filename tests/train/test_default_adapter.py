@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from test_tune import seeded_work_dir
+from thinkjson_edge.train.config import load_config
 
 from thinkjson_edge.cli import main
 from thinkjson_edge.files import sha256_file
@@ -61,6 +62,10 @@ def test_the_packaged_adapter_was_made_from_synthetic_documents_and_receipts_for
     # The only third-party documents: the SROIE training receipts (MIT), never sroie-dev.
     assert [Path(folder).name for folder in config["data"]["mixed_in"]] == ["sroie-train"]
     assert config["name"] == "default-adapter"
+    # The packaged config reproduces it: the same adapted modules and rank.
+    packaged = load_config("default-adapter")
+    assert config["lora"]["target_modules"] == list(packaged.lora.target_modules)
+    assert (config["lora"]["r"], config["lora"]["alpha"]) == (packaged.lora.r, packaged.lora.alpha)
 
 
 @pytest.mark.model
