@@ -312,6 +312,6 @@ def test_a_conflict_is_not_a_schema_error() -> None:
     conflict = Finding(CONFLICT, "/batch", "different values")
     attempt = Attempt(1, generation, {}, [conflict], [])
     assert attempt.valid
-    assert attempt.rank() == (0, 0, 0, 0)
+    assert attempt.rank() == (0, 0, 0)
     invalid = Attempt(2, generation, {}, [conflict, Finding(SCHEMA, "", "x")], [])
-    assert invalid.rank() == (1, 1, 0, 0)
+    assert invalid.rank() == (1, 1, 0)

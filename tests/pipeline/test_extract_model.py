@@ -205,25 +205,6 @@ def test_second_attempt_reuses_the_shared_prompt_prefix(extractor: Extractor) ->
     assert "not" in " ".join(record["validation_only_keywords"])
 
 
-def test_values_under_the_review_threshold_get_a_second_attempt_only_when_asked(
-    extractor: Extractor,
-) -> None:
-    # With the threshold at 1, every value the model was not certain of is under it.
-    schema = SCHEMAS["flat-required-and-optional"]
-    plain = extractor.extract(BATCH_RECORD, schema, think=False, review_below=1.0)
-    assert plain.attempts[0].to_review > 0
-    assert not plain.attempts[0].correctable()
-    assert [a.number for a in plain.attempts] == [1]
-    asked = extractor.extract(
-        BATCH_RECORD, schema, think=False, review_below=1.0, correct_review=True
-    )
-    assert [a.number for a in asked.attempts] == [1, 2]
-    assert asked.attempts[0].generation.text == plain.attempts[0].generation.text
-    # The kept attempt is the better ranked one, the first on a tie.
-    best = min(asked.attempts, key=lambda a: (a.rank(), a.number))
-    assert asked.chosen_attempt == best.number
-
-
 def test_receipts_give_valid_objects(extractor: Extractor) -> None:
     schema_path = FIXTURES / "sroie" / "schema.json"
     schema = json.loads(schema_path.read_text())

@@ -59,8 +59,8 @@ def parallel_option(command: Command) -> Command:
 def extraction_options(*, sampling: bool = True) -> Callable[[Command], Command]:
     """The shape of one extraction, passed on to the command as ``options: ExtractOptions``.
 
-    --think, --max-think-tokens, --self-correct, --copy, --correct-review and --review-below;
-    with ``sampling``, also --temperature and --seed (greedy otherwise). An option left unset
+    --think, --max-think-tokens, --self-correct, --copy and --review-below; with
+    ``sampling``, also --temperature and --seed (greedy otherwise). An option left unset
     keeps the ``ExtractOptions`` default.
     """
 
@@ -108,12 +108,6 @@ _REASONING_OPTIONS = (
         help="String values may only be spans of the document (except enum, const, format).",
     ),
     click.option(
-        "--correct-review/--no-correct-review",
-        default=False,
-        show_default=True,
-        help="Also run the second attempt for values under the review threshold.",
-    ),
-    click.option(
         "--review-below",
         type=click.FloatRange(0.0, 1.0),
         default=None,
@@ -135,7 +129,6 @@ _EXTRACTION_PARAMETERS = (
     "max_think_tokens",
     "self_correct",
     "copy",
-    "correct_review",
     "review_below",
     "temperature",
     "seed",

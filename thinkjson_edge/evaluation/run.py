@@ -91,8 +91,6 @@ def cache_key(
         inputs["adapter"] = adapter_sha256
     if settings.read.ocr != OCR_AUTO:  # likewise: the default keeps the keys made before
         inputs["ocr"] = settings.read.ocr
-    if settings.options.correct_review:  # likewise
-        inputs["correct_review"] = True
     return sha256_text(json.dumps(inputs, sort_keys=True))
 
 

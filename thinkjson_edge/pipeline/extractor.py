@@ -6,9 +6,8 @@ and what is wrong with it, and is asked to correct it.
 
 Which attempt is kept: the one with the smaller ``Attempt.rank()``, that is a
 schema-valid one before an invalid one, then fewer schema errors, then fewer
-values not found in the document, then fewer values under the review threshold.
-On a tie the first attempt is kept: a correction replaces an answer only when it
-is measurably better.
+values not found in the document. On a tie the first attempt is kept: a
+correction replaces an answer only when it is measurably better.
 
 A document whose first prompt does not fit the model's context (the same test the
 engine applies) is split into overlapping chunks (``chunking``); each chunk goes
@@ -93,8 +92,6 @@ class ExtractOptions:
     copy: bool = True
     # Values written with a lower confidence get a ``review`` finding (0 turns this off).
     review_below: float = DEFAULT_REVIEW_BELOW
-    # A second attempt also for values under ``review_below`` (BENCHMARKS.md, "Confidence").
-    correct_review: bool = False
     # First tokens tried per copied value before one is kept (engine.span_search); 1: greedy.
     span_search: int = DEFAULT_SPAN_SEARCH
     max_think_tokens: int = 256
@@ -396,10 +393,9 @@ class Extractor:
             1, prompt, (instruction_end,), schema, grammar, located, options, copy, on_text
         )
         out_of_budget = first.generation.stop_reason in BUDGET_STOPS  # a second one would be
-        to_correct = first.correctable(review=options.correct_review)
-        if not (options.self_correct and to_correct) or out_of_budget:
+        if not (options.self_correct and first.correctable) or out_of_budget:
             return [first], False
-        problems = [f.describe() for f in to_correct[:MAX_PROBLEMS_IN_PROMPT]]
+        problems = [f.describe() for f in first.correctable[:MAX_PROBLEMS_IN_PROMPT]]
         correction = self._prompt(
             correction_messages(
                 schema.text, text, first.generation.text, problems, think=options.think

@@ -19,8 +19,6 @@ from thinkjson_edge.pipeline.findings import (
 from thinkjson_edge.pipeline.layout import Layout
 from thinkjson_edge.schema import pointer, pointer_parts
 
-_ERRORS = (SCHEMA, INCOMPLETE, NOT_GROUNDED)  # what a second attempt always corrects
-
 
 @dataclass(frozen=True)
 class Attempt:
@@ -50,21 +48,19 @@ class Attempt:
         """Values the model was unsure of (``review`` findings)."""
         return sum(f.kind == REVIEW for f in self.findings)
 
-    def correctable(self, *, review: bool = False) -> list[Finding]:
-        """What a second attempt is asked to fix: schema errors and values not found, and
-        with ``review``, the values written with a confidence under the review threshold."""
-        kinds = (SCHEMA, INCOMPLETE, NOT_GROUNDED, REVIEW) if review else _ERRORS
-        return [f for f in self.findings if f.kind in kinds]
+    @property
+    def correctable(self) -> list[Finding]:
+        """What a second attempt is asked to fix: schema errors and values not found."""
+        return [f for f in self.findings if f.kind in (SCHEMA, INCOMPLETE, NOT_GROUNDED)]
 
     @property
     def valid(self) -> bool:
         """Parsed and schema-valid (grounding problems do not make a result invalid)."""
         return self.value is not None and self.schema_errors == 0
 
-    def rank(self) -> tuple[int, int, int, int]:
-        """Smaller is better: invalid last, then by schema errors, then by ungrounded values,
-        then by values under the review threshold."""
-        return (0 if self.valid else 1, self.schema_errors, self.ungrounded, self.to_review)
+    def rank(self) -> tuple[int, int, int]:
+        """Smaller is better: invalid last, then by schema errors, then by ungrounded values."""
+        return (0 if self.valid else 1, self.schema_errors, self.ungrounded)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from thinkjson_edge.serve.problems import ApiError
 from thinkjson_edge.serve.settings import ServeSettings
 
 MAX_TEMPERATURE = 2.0
-_SWITCHES = ("think", "self_correct", "copy", "correct_review")
+_SWITCHES = ("think", "self_correct", "copy")
 _MAX_SEED = 2**32 - 1
 
 
