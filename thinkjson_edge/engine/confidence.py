@@ -7,12 +7,12 @@ times the geometric mean of the probabilities of the value's tokens, raised to
 constraints pulled away from what the model wanted scores low.
 
 Why this and not the search's share of the likelihood of the values it tried (the formula
-before): on SROIE training receipts it separates right values from wrong ones far better
-(AUROC 0.90 against 0.73 with the default model, 0.90 against 0.78 with the bare base;
-``bench/confidence.py``, BENCHMARKS.md). Why the power: once a copied value has begun, most
-of its tokens are near certain, so the mean sits close to 1 even for wrong values; the
-fourth power (the probability of a four-token value at that rate) brought the confidences
-closest to how often the default model's values were right on those receipts.
+before): on SROIE training receipts it separated the default model's right values from its
+wrong ones far better (AUROC 0.90 against 0.73; ``bench/confidence.py``, BENCHMARKS.md,
+"Confidence"). Why the power: once a copied value has begun, most of its tokens are near
+certain, so the mean sits close to 1 even for wrong values; the fourth power (the
+probability of a four-token value at that rate) brought the confidences close to how often
+the default model's values were right on those receipts, where higher powers gained little.
 
 Any other value (a number, a boolean, a generated string) gets the smallest probability
 the model gave one of its tokens.
