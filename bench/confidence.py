@@ -15,12 +15,11 @@ and how many of those are wrong.
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from pathlib import Path
 
 from thinkjson_edge import Extractor
-from thinkjson_edge.engine.confidence import ConfidenceParts, value_confidence
+from thinkjson_edge.engine.confidence import ConfidenceParts, mean_token_probability
 from thinkjson_edge.evaluation.calibration import auroc, expected_calibration_error
 from thinkjson_edge.evaluation.dataset import find_dataset, load_gold
 from thinkjson_edge.evaluation.metrics import render_path, score_document
@@ -29,8 +28,7 @@ Formula = Callable[[ConfidenceParts], float]
 
 
 def _mean_probability(parts: ConfidenceParts) -> float:
-    logs = [math.log(max(p, 1e-30)) for p in parts.token_probabilities]
-    return math.exp(sum(logs) / len(logs)) if logs else 1.0
+    return mean_token_probability(parts.token_probabilities)
 
 
 def _searched(formula: Formula) -> Formula:
@@ -45,7 +43,7 @@ def _searched(formula: Formula) -> Formula:
 
 
 FORMULAS: dict[str, Formula] = {
-    "shipped: mass x mean^4": lambda p: value_confidence(p.token_probabilities, p.admitted_mass),
+    "shipped: mass x mean^4": lambda p: p.confidence,
     "before: mass x search share": _searched(lambda p: p.admitted_mass * p.search_share),
     "search share": _searched(lambda p: p.search_share),
     "mean token probability": _searched(_mean_probability),

@@ -52,5 +52,13 @@ def value_confidence(probabilities: Sequence[float], admitted_mass: float | None
         return 1.0  # nothing was chosen: every token was forced by the grammar
     if admitted_mass is None:
         return min(probabilities)
-    mean_log = sum(math.log(max(p, _FLOOR)) for p in probabilities) / len(probabilities)
-    return min(1.0, max(0.0, admitted_mass * math.exp(LENGTH_POWER * mean_log)))
+    return min(1.0, max(0.0, admitted_mass * math.exp(LENGTH_POWER * _mean_log(probabilities))))
+
+
+def mean_token_probability(probabilities: Sequence[float]) -> float:
+    """The geometric mean of ``probabilities`` (1 for none)."""
+    return math.exp(_mean_log(probabilities)) if probabilities else 1.0
+
+
+def _mean_log(probabilities: Sequence[float]) -> float:
+    return sum(math.log(max(p, _FLOOR)) for p in probabilities) / len(probabilities)
