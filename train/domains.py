@@ -109,6 +109,15 @@ _SERVICES = (
     "Filter cartridges",
     "Lab glassware",
 )
+_DEVIATION_NOTES = (
+    "printer ribbon replaced during the run, labels checked",
+    "filter integrity test repeated, passed on retest",
+    "cold room temperature excursion of 20 minutes, within validated range",
+    "in-process sample taken 15 minutes late",
+    "cap torque out of range on 40 units, units rejected",
+    "missing operator signature, corrected the same day",
+    "stopper bowl refilled without line clearance",
+)
 _TESTS = (
     ("Assay", "%"),
     ("Water content", "%"),
@@ -154,6 +163,10 @@ def _test_name(rng: random.Random) -> str:
     return rng.choice(_TESTS)[0]
 
 
+def _flag(share_true: float) -> Make:
+    return lambda rng: rng.random() < share_true
+
+
 def _limit(rng: random.Random) -> str:
     low = rng.randint(90, 98)
     return f"{low}.0 - {low + rng.randint(2, 10)}.0"
@@ -182,6 +195,11 @@ def _old_reference(rng: random.Random) -> str:
     return f"Supersedes reference {_code('REF', 4)(rng)}."
 
 
+def _process_check(rng: random.Random) -> str:
+    test, unit = rng.choice(_TESTS)
+    return f"In-process check, {test.lower()}: {_amount(1, 99)(rng)} {unit} (within limits)."
+
+
 # --- domains ---------------------------------------------------------------------
 
 _MATERIAL = (
@@ -198,7 +216,12 @@ _TEST_RESULT = (
     Field("test", "Test", STRING, _test_name),
     Field("specification", "Specification", STRING, _limit),
     Field("result", "Result", NUMBER, _amount(90, 105)),
-    Field("conforms", "Conforms", BOOLEAN, lambda rng: rng.random() < 0.85),
+    Field("conforms", "Conforms", BOOLEAN, _flag(0.85)),
+)
+# A deviation as a batch record mentions it: an id, and a free-text account.
+_DEVIATION_ITEM = (
+    Field("id", "Deviation", STRING, _code("DEV", 4)),
+    Field("description", "Description", STRING, _pick(_DEVIATION_NOTES), required=False),
 )
 _PARTY = (
     Field("name", "Name", STRING, _pick(_COMPANIES)),
@@ -224,8 +247,10 @@ DOMAINS: tuple[Domain, ...] = (
                 required=False,
             ),
             Field("materials", "Materials used", ARRAY, children=_MATERIAL, required=False),
+            Field("deviations", "Deviations", ARRAY, children=_DEVIATION_ITEM, required=False),
+            Field("released", "Released by QA", BOOLEAN, _flag(0.7), required=False),
         ),
-        (_printed_on, _previous_batch, _page),
+        (_printed_on, _previous_batch, _page, _process_check),
     ),
     Domain(
         "deviation",
@@ -243,7 +268,7 @@ DOMAINS: tuple[Domain, ...] = (
                 choices=("equipment", "procedure", "material", "human error"),
                 required=False,
             ),
-            Field("capa_required", "CAPA required", BOOLEAN, lambda r: r.random() < 0.5),
+            Field("capa_required", "CAPA required", BOOLEAN, _flag(0.5)),
             Field(
                 "investigator",
                 "Investigator",
@@ -283,6 +308,7 @@ DOMAINS: tuple[Domain, ...] = (
             Field("total", "Total amount", NUMBER, _amount(50, 25000)),
             Field("due_date", "Payment due", DATE, _date, required=False),
             Field("items", "Line items", ARRAY, children=_LINE_ITEM, required=False),
+            Field("paid", "Paid in full", BOOLEAN, _flag(0.4), required=False),
         ),
         (_printed_on, _last_month_total, _page),
     ),
@@ -303,7 +329,7 @@ DOMAINS: tuple[Domain, ...] = (
                 choices=("Switzerland", "Ireland", "Germany", "New York"),
                 required=False,
             ),
-            Field("auto_renewal", "Automatic renewal", BOOLEAN, lambda r: r.random() < 0.5),
+            Field("auto_renewal", "Automatic renewal", BOOLEAN, _flag(0.5)),
             Field("signatory", "Signed by", STRING, _pick(_PEOPLE), required=False),
         ),
         (_printed_on, _old_reference, _last_month_total),

@@ -157,6 +157,8 @@ class _Writer:
             if spec.kind == OBJECT:
                 pairs = self.pairs(list(spec.children), value, f"{spec.name}.")
                 sentences.append(f"{spec.label}: " + ", ".join(pairs) + ".")
+            elif spec.kind == ARRAY and self.unlabelled_items(spec):
+                sentences.append(self.items_in_passing(spec, value))
             elif spec.kind == ARRAY:
                 items = [
                     ", ".join(self.pairs(list(spec.children), item, f"{spec.name}[{i}]."))
@@ -177,6 +179,25 @@ class _Writer:
                     template.format(label=spec.label.lower(), Label=spec.label, value=shown)
                 )
         return [" ".join(sentences)]
+
+    def unlabelled_items(self, spec: Field) -> bool:
+        """Whether to write the items of an array without labels, as prose often does; not
+        for items with a yes/no child, which a bare ``yes`` would leave ambiguous."""
+        plain = all(child.kind not in (BOOLEAN, OBJECT, ARRAY) for child in spec.children)
+        return plain and self.rng.random() < 0.5
+
+    def items_in_passing(self, spec: Field, items: list[dict[str, Any]]) -> str:
+        """``Deviations: 2 recorded (DEV-1234, a free-text note); (DEV-5678, ...).``"""
+        written = []
+        for index, item in enumerate(items):
+            values = [
+                self.value(child, item[child.name], f"{spec.name}[{index}].{child.name}")
+                for child in spec.children
+                if child.name in item
+            ]
+            written.append(f"({', '.join(values)})")
+        count = "one was" if len(items) == 1 else f"{len(items)} were"
+        return f"{spec.label}: {count} recorded " + "; ".join(written) + "."
 
     def table(self, domain: Domain, specs: list[Field], gold: dict[str, Any]) -> list[str]:
         lines = [domain.title, "", "| Field | Value |", "| --- | --- |"]
