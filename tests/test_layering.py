@@ -189,7 +189,7 @@ def test_the_web_stack_loads_only_when_serving(module: str) -> None:
 
 
 # Pillow is not among them: pypdf imports it for a PDF's text layer whenever it is installed.
-OCR_LIBRARIES = ("rapidocr_onnxruntime", "onnxruntime", "cv2", "pypdfium2")
+OCR_LIBRARIES = ("rapidocr", "onnxruntime", "cv2", "pypdfium2")
 
 
 @pytest.mark.parametrize(

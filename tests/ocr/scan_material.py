@@ -8,12 +8,13 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from thinkjson_edge.evaluation.metrics import edit_distance
+from thinkjson_edge.evaluation.text_errors import edit_distance
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sroie"
 RECEIPT = FIXTURES.parent / "scans" / "006.jpg"  # 457 x 1170 pixels
 TRANSCRIPT = FIXTURES / "006.txt"
 SCHEMA = FIXTURES / "schema.json"
+TOTAL_LINE = "Total Sales : 327.00"  # one line of RECEIPT, label and amount, as OCR reads it
 
 
 def spaced(text: str) -> str:

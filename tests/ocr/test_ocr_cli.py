@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from scan_material import RECEIPT, SCHEMA, scanned_pdf
+from scan_material import RECEIPT, SCHEMA, TOTAL_LINE, scanned_pdf
 
 from thinkjson_edge.cli.exit_codes import EXIT_INPUT, EXIT_OK, EXIT_USAGE
 from thinkjson_edge.pipeline.documents import Document
@@ -90,7 +90,7 @@ def test_the_box_of_a_value_is_drawn_where_the_value_is(tmp_path: Path, receipt:
 
     layout = receipt.layout
     assert layout is not None
-    start = receipt.text.index("Total Sales: 327.00") + len("Total Sales: ")
+    start = receipt.text.index(TOTAL_LINE) + len(TOTAL_LINE) - len("327.00")
     (region,) = layout.regions(start, start + len("327.00"))
     # What OCR reads inside the box is the value.
     original = Image.open(RECEIPT).convert("RGB")

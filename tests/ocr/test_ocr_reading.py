@@ -6,7 +6,14 @@ import io
 from pathlib import Path
 
 import pytest
-from scan_material import RECEIPT, TRANSCRIPT, error_rate, png_bytes, scanned_pdf
+from scan_material import (
+    RECEIPT,
+    TOTAL_LINE,
+    TRANSCRIPT,
+    error_rate,
+    png_bytes,
+    scanned_pdf,
+)
 
 from thinkjson_edge.errors import InputError
 from thinkjson_edge.pipeline.documents import PAGE_BREAK, Document, ReadOptions, read_document
@@ -16,12 +23,12 @@ from thinkjson_edge.pipeline.reading import PageRead
 def test_a_real_receipt_scan_reads_close_to_its_transcript(receipt: Document) -> None:
     assert receipt.kind == "image"
     assert error_rate(receipt.text, TRANSCRIPT.read_text(encoding="utf-8")) < 0.15
-    # The key values, spaces included (the engine runs capitals together; they are put back).
+    # The key values, spaces included (the recognition model keeps the spaces between words).
     for value in ("SOON HUAT MACHINERY ENTERPRISE", "11/01/2019", "327.00", "JOHOR"):
         assert value in receipt.text
     lines = receipt.text.splitlines()
     assert lines.index("SOON HUAT MACHINERY ENTERPRISE") < lines.index("CASH SALES")
-    assert "Total Sales: 327.00" in lines  # label and amount on one line
+    assert TOTAL_LINE in lines  # label and amount on one line
     layout = receipt.layout
     assert layout is not None
     (page,) = layout.pages
@@ -44,9 +51,9 @@ def test_every_box_of_the_layout_lies_on_the_page_and_covers_its_text(receipt: D
         assert 0 <= x0 < x1 <= 457 and 0 <= y0 < y1 <= 1170
     # The company name is at the top of the receipt, the total below the middle.
     name = receipt.text.index("SOON HUAT")
-    total = receipt.text.index("Total Sales: 327.00")
+    total = receipt.text.index(TOTAL_LINE)
     assert layout.locate(name, name + 9)["box"][1] < 200  # type: ignore[index]
-    assert layout.locate(total, total + 19)["box"][1] > 585  # type: ignore[index]
+    assert layout.locate(total, total + len(TOTAL_LINE))["box"][1] > 585  # type: ignore[index]
 
 
 def test_a_scanned_pdf_reads_as_the_scan_it_holds(tmp_path: Path, receipt: Document) -> None:

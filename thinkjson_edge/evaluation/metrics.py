@@ -577,19 +577,3 @@ def self_correction_scores(
 ) -> SelfCorrection:
     """SCoRe figures from the scores of both attempts, judged by ``criterion``."""
     return self_correction_deltas([criterion(s) for s in first], [criterion(s) for s in second])
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Insertions, deletions and substitutions turning ``a`` into ``b`` (Levenshtein): what
-    a character error rate of OCR against a transcript counts."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
-            )
-        previous = current
-    return previous[-1]
