@@ -1,11 +1,11 @@
 """The OCR engine: a page image in, recognised text boxes out.
 
 RapidOCR (``rapidocr``, Apache-2.0) runs the PaddleOCR PP-OCRv6 detection and recognition
-models through ONNX Runtime on the CPU.
-Its wheel carries the models, so nothing is downloaded at run time, and it installs with
-pip alone (the ``ocr`` extra). Its multilingual recognition model keeps the spaces between
-Latin words, which the earlier Chinese PP-OCRv4 model ran together ("SOONHUATMACHINERY");
-BENCHMARKS.md has the error rates of both and the speed on the development scans.
+models through ONNX Runtime on the CPU. Its wheel carries the models, so nothing is
+downloaded at run time, and it installs with pip alone (the ``ocr`` extra). Its
+multilingual recognition model keeps the spaces between Latin words, which the earlier
+Chinese PP-OCRv4 model ran together ("SOONHUATMACHINERY"); BENCHMARKS.md has the error
+rates of both and the speed on the development scans.
 
 The engine is imported and loaded on the first page read, once per process, so
 ``import thinkjson_edge`` and reading text documents never load ONNX Runtime.
