@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 OCR_EXTRA_HINT = "install the OCR engine with `pip install 'thinkjson-edge[ocr]'`"
 
 # The orientation model, which turns a line it judges upside down before recognition, is
-# off: on the development receipts it turned short upright figures ("0.00" read as "00.0"),
-# and without it the error rate fell (BENCHMARKS.md). Pages are read upright anyway: the
-# line builder straightens a slant, not a page turned over.
+# off: on a development receipt it turned short upright figures over ("0.00" read as
+# "00.0"; BENCHMARKS.md). Pages are read upright anyway: the line builder straightens a
+# slant, not a page turned over.
 _ENGINE_SETTINGS = {
     "Global.log_level": "error",  # its progress lines would mix with ours on stderr
     "Global.use_cls": False,
