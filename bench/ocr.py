@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from thinkjson_edge.evaluation.text_errors import edit_distance, line_edits
+from thinkjson_edge.evaluation.text_errors import edit_distance, line_edits, spaced
 from thinkjson_edge.pipeline.documents import ReadOptions, read_document
 from thinkjson_edge.pipeline.reading import PageRead
 
@@ -98,11 +98,6 @@ def _reading(images: list[Path], args: argparse.Namespace) -> dict[str, Any]:
         "seconds_per_page_median": round(statistics.median(seconds), 2),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
-
-
-def spaced(text: str) -> str:
-    """Lower case, every whitespace run (newlines, page breaks) one space, trimmed."""
-    return " ".join(text.lower().split())
 
 
 def unspaced(text: str) -> str:

@@ -8,18 +8,13 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from thinkjson_edge.evaluation.text_errors import edit_distance
+from thinkjson_edge.evaluation.text_errors import edit_distance, spaced
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sroie"
 RECEIPT = FIXTURES.parent / "scans" / "006.jpg"  # 457 x 1170 pixels
 TRANSCRIPT = FIXTURES / "006.txt"
 SCHEMA = FIXTURES / "schema.json"
 TOTAL_LINE = "Total Sales : 327.00"  # one line of RECEIPT, label and amount, as OCR reads it
-
-
-def spaced(text: str) -> str:
-    """Lower case, whitespace runs as one space: how OCR is compared with a transcript."""
-    return " ".join(text.lower().split())
 
 
 def error_rate(text: str, reference: str) -> float:

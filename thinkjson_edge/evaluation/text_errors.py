@@ -15,6 +15,12 @@ used up; what is left of the read text counts as inserted.
 from __future__ import annotations
 
 
+def spaced(text: str) -> str:
+    """Lower case, every whitespace run (newlines, page breaks) one space, trimmed: how a
+    read text and its transcript are compared."""
+    return " ".join(text.lower().split())
+
+
 def edit_distance(a: str, b: str) -> int:
     """Insertions, deletions and substitutions turning ``a`` into ``b`` (Levenshtein): what
     a character error rate of OCR against a transcript counts."""
@@ -78,5 +84,5 @@ def line_edits(read: str, transcript: str) -> tuple[int, int]:
 
 
 def _lines(text: str) -> list[str]:
-    lines = (" ".join(line.lower().split()) for line in text.splitlines())
+    lines = (spaced(line) for line in text.splitlines())
     return [line for line in lines if line]
