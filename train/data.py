@@ -39,6 +39,10 @@ from thinkjson_edge.train.layouts import LAYOUTS, render
 from thinkjson_edge.train.traces import synthetic_trace
 
 
+# Share of schemas, and independently of documents, whose fields are shuffled.
+_REORDER_SHARE = 0.5
+
+
 @dataclass(frozen=True)
 class Example:
     """One training or held-out example."""
@@ -106,12 +110,13 @@ def example_at(index: int, options: GeneratorOptions) -> Example:
     """Example ``index`` of the options' seed (independent of every other index)."""
     rng = random.Random(f"{options.seed}:{index}")
     domain = domain_named(rng.choice(options.domains))
-    fields = _choose_fields(domain, rng, options.max_fields)
+    fields = _maybe_reordered(_choose_fields(domain, rng, options.max_fields), rng)
     schema = _object_schema(fields, options.max_items)
     gold = _object_value(fields, rng, options)
     layout = rng.choice(options.layouts)
     distractors = rng.randint(1, 2) if rng.random() < options.distractor_rate else 0
-    rendered = render(domain, fields, gold, layout, rng, distractors=distractors)
+    document_order = _maybe_reordered(fields, rng)
+    rendered = render(domain, document_order, gold, layout, rng, distractors=distractors)
     return Example(
         id=f"{domain.name}-{options.seed}-{index}",
         schema=schema,
@@ -124,12 +129,23 @@ def example_at(index: int, options: GeneratorOptions) -> Example:
 
 
 def _choose_fields(domain: Domain, rng: random.Random, limit: int) -> tuple[Field, ...]:
-    """Required fields first, then a random share of optional ones; in the domain's order."""
+    """Required fields, then a random share of optional ones; in the domain's order."""
     required = [f for f in domain.fields if f.required]
     optional = [f for f in domain.fields if not f.required]
     chosen = required[:limit] + rng.sample(optional, rng.randint(0, len(optional)))
     chosen = chosen[:limit]
     return tuple(f for f in domain.fields if f in chosen)
+
+
+def _maybe_reordered(fields: tuple[Field, ...], rng: random.Random) -> tuple[Field, ...]:
+    """Now and then the fields in another order, so that no field is always first or last.
+
+    A model that only ever saw a domain's fields in one order learns to close the
+    object after the usual last field, even when the schema asks for more.
+    """
+    if rng.random() >= _REORDER_SHARE:
+        return fields
+    return tuple(rng.sample(fields, len(fields)))
 
 
 def _object_schema(fields: tuple[Field, ...], max_items: int) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from thinkjson_edge.train.data import (
     train_and_heldout,
 )
 from thinkjson_edge.train.datasets_io import read_examples, write_examples
-from thinkjson_edge.train.domains import DOMAIN_NAMES
+from thinkjson_edge.train.domains import DOMAIN_NAMES, domain_named
 from thinkjson_edge.train.layouts import LAYOUTS
 from thinkjson_edge.train.prompting import attempt_findings, problems
 from thinkjson_edge.train.rewards import load_schema_text
@@ -97,6 +97,25 @@ def test_schemas_vary_in_shape() -> None:
     # Optional fields: some schemas name a field that the gold (and the text) leave out.
     assert any(set(e.schema["properties"]) - set(e.gold) for e in MANY)
     assert any(set(e.schema["properties"]) == set(e.gold) for e in MANY)
+
+
+def test_schemas_and_documents_do_not_always_follow_the_domain_order() -> None:
+    """Otherwise the model learns to close the object after a domain's usual last field."""
+    schema_orders = [_in_domain_order(e.domain, list(e.schema["properties"])) for e in MANY]
+    assert any(schema_orders) and not all(schema_orders)
+    # Where the text is read, top-level strings appear now in the schema's order, now not.
+    text_orders = []
+    for example in MANY:
+        strings = [v for v in example.gold.values() if isinstance(v, str) and len(v) > 3]
+        places = [example.text.find(v) for v in strings]
+        if len(strings) >= 3 and min(places) >= 0:
+            text_orders.append(places == sorted(places))
+    assert any(text_orders) and not all(text_orders)
+
+
+def _in_domain_order(domain: str, names: list[str]) -> bool:
+    order = [f.name for f in domain_named(domain).fields]
+    return [order.index(n) for n in names] == sorted(order.index(n) for n in names)
 
 
 def test_every_gold_is_valid_against_its_schema() -> None:
