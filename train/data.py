@@ -38,7 +38,6 @@ from thinkjson_edge.train.domains import (
 from thinkjson_edge.train.layouts import LAYOUTS, render
 from thinkjson_edge.train.traces import synthetic_trace
 
-
 # Share of schemas, and independently of documents, whose fields are shuffled.
 _REORDER_SHARE = 0.5
 
