@@ -39,6 +39,9 @@ class DataSettings:
     max_fields: int = 8
     max_items: int = 3
     max_prompt_tokens: int = 1024  # longer prompts are dropped (and counted)
+    # Chance a synthetic schema's fields, and independently its document's, are shuffled
+    # out of the domain's order (0: always in order, as the shipped default was trained).
+    reorder_share: float = 0.0
     # Labelled folders whose every example is trained on too, beside the source's, shuffled
     # in with them by the seed (none held out: the source's held-out set stays what it was).
     mixed_in: list[str] = field(default_factory=list)

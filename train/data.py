@@ -38,9 +38,6 @@ from thinkjson_edge.train.domains import (
 from thinkjson_edge.train.layouts import LAYOUTS, render
 from thinkjson_edge.train.traces import synthetic_trace
 
-# Share of schemas, and independently of documents, whose fields are shuffled.
-_REORDER_SHARE = 0.5
-
 
 @dataclass(frozen=True)
 class Example:
@@ -86,6 +83,8 @@ class GeneratorOptions:
     max_items: int = 3  # elements of an array
     present_rate: float = 0.7  # chance an optional field of the schema is in the gold
     distractor_rate: float = 0.5  # chance a document gets distractor lines
+    # Chance a schema's fields, and independently a document's, are not in the domain's order.
+    reorder_share: float = 0.0
 
     def __post_init__(self) -> None:
         for name in self.domains:
@@ -97,6 +96,8 @@ class GeneratorOptions:
             raise ValueError("data needs at least one domain and one layout")
         if self.max_fields < 1 or self.max_items < 1:
             raise ValueError("max_fields and max_items must be at least 1")
+        if not 0 <= self.reorder_share <= 1:
+            raise ValueError("reorder_share must be between 0 and 1")
 
 
 def generate(count: int, options: GeneratorOptions | None = None) -> list[Example]:
@@ -109,12 +110,13 @@ def example_at(index: int, options: GeneratorOptions) -> Example:
     """Example ``index`` of the options' seed (independent of every other index)."""
     rng = random.Random(f"{options.seed}:{index}")
     domain = domain_named(rng.choice(options.domains))
-    fields = _maybe_reordered(_choose_fields(domain, rng, options.max_fields), rng)
+    share = options.reorder_share
+    fields = _maybe_reordered(_choose_fields(domain, rng, options.max_fields), share, rng)
     schema = _object_schema(fields, options.max_items)
     gold = _object_value(fields, rng, options)
     layout = rng.choice(options.layouts)
     distractors = rng.randint(1, 2) if rng.random() < options.distractor_rate else 0
-    document_order = _maybe_reordered(fields, rng)
+    document_order = _maybe_reordered(fields, share, rng)
     rendered = render(domain, document_order, gold, layout, rng, distractors=distractors)
     return Example(
         id=f"{domain.name}-{options.seed}-{index}",
@@ -136,13 +138,16 @@ def _choose_fields(domain: Domain, rng: random.Random, limit: int) -> tuple[Fiel
     return tuple(f for f in domain.fields if f in chosen)
 
 
-def _maybe_reordered(fields: tuple[Field, ...], rng: random.Random) -> tuple[Field, ...]:
-    """Now and then the fields in another order, so that no field is always first or last.
+def _maybe_reordered(
+    fields: tuple[Field, ...], share: float, rng: random.Random
+) -> tuple[Field, ...]:
+    """The fields shuffled, with chance ``share``, so that no field is always first or last.
 
-    A model that only ever saw a domain's fields in one order learns to close the
-    object after the usual last field, even when the schema asks for more.
+    A model that only ever saw a domain's fields in one order learns to close the object
+    after the usual last field, even when the schema asks for more. At share 0 nothing is
+    drawn, so the examples stay those of the generator before the option.
     """
-    if rng.random() >= _REORDER_SHARE:
+    if share <= 0 or rng.random() >= share:
         return fields
     return tuple(rng.sample(fields, len(fields)))
 

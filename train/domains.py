@@ -249,7 +249,6 @@ DOMAINS: tuple[Domain, ...] = (
             Field("materials", "Materials used", ARRAY, children=_MATERIAL, required=False),
             Field("deviations", "Deviations", ARRAY, children=_DEVIATION_ITEM, required=False),
             Field("released", "Released by QA", BOOLEAN, _flag(0.7), required=False),
-            Field("reviewed_by", "Reviewed by", STRING, _pick(_PEOPLE), required=False),
         ),
         (_printed_on, _previous_batch, _page, _process_check),
     ),

@@ -31,6 +31,7 @@ def generator_options(config: TrainConfig) -> GeneratorOptions:
         layouts=tuple(data.layouts) if data.layouts else defaults.layouts,
         max_fields=data.max_fields,
         max_items=data.max_items,
+        reorder_share=data.reorder_share,
     )
 
 
