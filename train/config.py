@@ -180,6 +180,8 @@ class TrainConfig:
             raise ConfigError("every stage needs at least 1 step")
         if self.data.train_examples < 1 or self.data.heldout_examples < 0:
             raise ConfigError("data.train_examples must be at least 1 (heldout_examples 0 or more)")
+        if not 0 <= self.data.reorder_share <= 1:
+            raise ConfigError("data.reorder_share must be between 0 and 1")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
