@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from thinkjson_edge.train.data import GeneratorOptions
 from thinkjson_edge.train.rewards import COMPONENTS
 
 from thinkjson_edge.errors import ConfigError
@@ -45,6 +46,18 @@ class DataSettings:
     # Labelled folders whose every example is trained on too, beside the source's, shuffled
     # in with them by the seed (none held out: the source's held-out set stays what it was).
     mixed_in: list[str] = field(default_factory=list)
+
+    def generator_options(self) -> GeneratorOptions:
+        """The synthetic generator's options; a ValueError names the setting that is wrong."""
+        defaults = GeneratorOptions()
+        return GeneratorOptions(
+            seed=self.seed,
+            domains=tuple(self.domains) if self.domains else defaults.domains,
+            layouts=tuple(self.layouts) if self.layouts else defaults.layouts,
+            max_fields=self.max_fields,
+            max_items=self.max_items,
+            reorder_share=self.reorder_share,
+        )
 
 
 @dataclass
@@ -180,8 +193,10 @@ class TrainConfig:
             raise ConfigError("every stage needs at least 1 step")
         if self.data.train_examples < 1 or self.data.heldout_examples < 0:
             raise ConfigError("data.train_examples must be at least 1 (heldout_examples 0 or more)")
-        if not 0 <= self.data.reorder_share <= 1:
-            raise ConfigError("data.reorder_share must be between 0 and 1")
+        try:  # checked here, at load, not when the data is drawn after the model is loaded
+            self.data.generator_options()
+        except ValueError as exc:
+            raise ConfigError(f"data: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

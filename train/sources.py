@@ -16,23 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from thinkjson_edge.train.config import TrainConfig
-from thinkjson_edge.train.data import Example, GeneratorOptions, Split, train_and_heldout
+from thinkjson_edge.train.data import Example, Split, train_and_heldout
 from thinkjson_edge.train.datasets_io import read_examples
 from thinkjson_edge.train.folders import is_labelled_folder, read_labelled_folder
 from thinkjson_edge.train.prompting import first_prompt
-
-
-def generator_options(config: TrainConfig) -> GeneratorOptions:
-    data = config.data
-    defaults = GeneratorOptions()
-    return GeneratorOptions(
-        seed=data.seed,
-        domains=tuple(data.domains) if data.domains else defaults.domains,
-        layouts=tuple(data.layouts) if data.layouts else defaults.layouts,
-        max_fields=data.max_fields,
-        max_items=data.max_items,
-        reorder_share=data.reorder_share,
-    )
 
 
 def load_split(config: TrainConfig) -> Split:
@@ -52,7 +39,7 @@ def _source_split(config: TrainConfig) -> Split:
     data = config.data
     if data.source == "synthetic":
         return train_and_heldout(
-            data.train_examples, data.heldout_examples, generator_options(config)
+            data.train_examples, data.heldout_examples, data.generator_options()
         )
     if is_labelled_folder(Path(data.source)):
         return folder_split(
