@@ -1,7 +1,7 @@
 """Reading scans: OCR's character error rate and speed, and extraction from scans vs text.
 
     python bench/ocr.py ../shared/data/sroie-dev-img ../shared/data/sroie-dev [--limit N]
-                        [--fields] [--report-dir DIR] [--texts DIR]
+                        [--fields] [--model NAME_OR_FILE] [--report-dir DIR] [--texts DIR]
 
 Each image of the first folder (NNN.jpg) is read as the product reads it (``read_document``,
 OCR included) and compared with the transcript of the same receipt in the second folder
@@ -20,8 +20,9 @@ printed for the scans and for the transcripts side by side, with the eval's own 
 (case aside, runs of whitespace as one space) and the share equal once case and all
 whitespace are set aside: SROIE's gold often writes "BAHRU,JOHOR" where the receipt, and so
 the OCR, has "BAHRU, JOHOR", while its transcripts share the gold's spacing. Each folder
-needs its ``schema.json``. This runs the model on every document twice; the eval cache under
-``--report-dir`` makes a second run instant.
+needs its ``schema.json``; ``--model`` picks the model as ``eval --model`` does (a name,
+a GGUF or an adapter file), the default model otherwise. This runs the model on every
+document twice; the eval cache under ``--report-dir`` makes a second run instant.
 
 Prints one JSON summary on stdout; a line per document on stderr.
 """
@@ -36,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from thinkjson_edge.evaluation.run import EvalSettings, run_evaluation
 from thinkjson_edge.evaluation.text_errors import edit_distance, line_edits, spaced
 from thinkjson_edge.pipeline.documents import ReadOptions, read_document
 from thinkjson_edge.pipeline.reading import PageRead
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("transcripts", type=Path, help="folder of NNN.txt (and gold NNN.json)")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--fields", action="store_true", help="also extract and score fields")
+    parser.add_argument("--model", help="model name or GGUF file for --fields (default model)")
     parser.add_argument("--report-dir", type=Path, default=Path("bench-ocr-eval"))
     parser.add_argument("--texts", type=Path, help="write each scan's OCR text here")
     args = parser.parse_args(argv)
@@ -56,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {"documents": len(images), **_reading(images, args)}
     if args.fields:
         names = {image.stem for image in images}
+        settings = EvalSettings(model=args.model)
         summary["fields"] = {
-            "scans": _field_scores(args.scans, args.report_dir / "scans", names),
-            "transcripts": _field_scores(args.transcripts, args.report_dir / "transcripts", names),
+            "scans": _field_scores(args.scans, args.report_dir / "scans", names, settings),
+            "transcripts": _field_scores(
+                args.transcripts, args.report_dir / "transcripts", names, settings
+            ),
         }
     print(json.dumps(summary, indent=2))
     return 0
@@ -116,16 +122,17 @@ def _edits(hypothesis: str, reference: str) -> tuple[int, int]:
     return edit_distance(hypothesis, reference), len(reference)
 
 
-def _field_scores(data_dir: Path, report_dir: Path, names: set[str]) -> dict[str, Any]:
+def _field_scores(
+    data_dir: Path, report_dir: Path, names: set[str], settings: EvalSettings
+) -> dict[str, Any]:
     """Fields extracted exactly (the gold's leaves), by the eval command's own run."""
     from thinkjson_edge.evaluation.dataset import find_dataset
     from thinkjson_edge.evaluation.metrics import aggregate, score_document
-    from thinkjson_edge.evaluation.run import EvalSettings, run_evaluation
 
     dataset = find_dataset(data_dir)
     dataset.cases[:] = [case for case in dataset.cases if case.name in names]
     started = time.perf_counter()
-    outcome = run_evaluation(dataset, report_dir, EvalSettings(), warn=_warn)
+    outcome = run_evaluation(dataset, report_dir, settings, warn=_warn)
     seconds = time.perf_counter() - started
     exact = unspaced_equal = total = 0
     scores = []

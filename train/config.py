@@ -46,6 +46,9 @@ class DataSettings:
     # Labelled folders whose every example is trained on too, beside the source's, shuffled
     # in with them by the seed (none held out: the source's held-out set stays what it was).
     mixed_in: list[str] = field(default_factory=list)
+    # Share of the mixed-in examples rewritten as OCR writes text (train/ocr_habits.py; 0:
+    # none, as the shipped default was trained).
+    ocr_habits_share: float = 0.0
 
     def generator_options(self) -> GeneratorOptions:
         """The synthetic generator's options; a ValueError names the setting that is wrong."""
@@ -193,6 +196,8 @@ class TrainConfig:
             raise ConfigError("every stage needs at least 1 step")
         if self.data.train_examples < 1 or self.data.heldout_examples < 0:
             raise ConfigError("data.train_examples must be at least 1 (heldout_examples 0 or more)")
+        if not 0 <= self.data.ocr_habits_share <= 1:
+            raise ConfigError("data.ocr_habits_share must be between 0 and 1")
         try:  # checked here, at load, not when the data is drawn after the model is loaded
             self.data.generator_options()
         except ValueError as exc:

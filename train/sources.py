@@ -19,18 +19,21 @@ from thinkjson_edge.train.config import TrainConfig
 from thinkjson_edge.train.data import Example, Split, train_and_heldout
 from thinkjson_edge.train.datasets_io import read_examples
 from thinkjson_edge.train.folders import is_labelled_folder, read_labelled_folder
+from thinkjson_edge.train.ocr_habits import with_ocr_habits
 from thinkjson_edge.train.prompting import first_prompt
 
 
 def load_split(config: TrainConfig) -> Split:
     """Training and held-out examples of the config (unfiltered), with every example of
-    the ``data.mixed_in`` folders shuffled into the training ones."""
+    the ``data.mixed_in`` folders (``data.ocr_habits_share`` of them in OCR's habits)
+    shuffled into the training ones."""
     split = _source_split(config)
     if not config.data.mixed_in:
         return split
     trained = list(split.train)
     for folder in config.data.mixed_in:
-        trained += read_labelled_folder(Path(folder)).examples
+        examples = read_labelled_folder(Path(folder)).examples
+        trained += with_ocr_habits(examples, config.data.ocr_habits_share, config.data.seed)
     random.Random(config.data.seed).shuffle(trained)
     return Split(trained, split.heldout)
 

@@ -191,3 +191,20 @@ def test_mixed_in_folders_add_every_example_to_training_and_leave_the_held_out_s
     gold_texts = {e.text for e in read_labelled_folder(folder).examples}
     assert gold_texts <= {e.text for e in mixed.train}
     assert {e.text for e in alone.train} <= {e.text for e in mixed.train}
+
+
+def test_ocr_habits_rewrite_only_the_mixed_in_examples(tmp_path: Path) -> None:
+    from thinkjson_edge.train.config import config_from_dict
+    from thinkjson_edge.train.sources import load_split
+
+    folder = gold_folder(tmp_path / "gold", count=3)
+    settings: dict = {"data": {"train_examples": 4, "heldout_examples": 2}}
+    settings["data"]["mixed_in"] = [str(folder)]
+    plain = load_split(config_from_dict(settings))
+    settings["data"]["ocr_habits_share"] = 1.0
+    styled = load_split(config_from_dict(settings))
+    assert styled.heldout == plain.heldout
+    by_id = {example.id: example for example in plain.train}
+    changed = [e.id for e in styled.train if e != by_id[e.id]]
+    gold_ids = {example.id for example in read_labelled_folder(folder).examples}
+    assert changed and set(changed) <= gold_ids  # synthetic examples untouched
