@@ -25,7 +25,7 @@ from thinkjson_edge.train.data import Example
 _CAPITALS_WORD = re.compile(r"\b[A-Z]{2,}\b")
 _SPACED_COLON = re.compile(r"[ \t]+:[ \t]*|:[ \t]+")
 _SPACED_COMMA = re.compile(r",[ \t]+")
-_CURRENCY_AMOUNT = re.compile(r"\b(RM|USD|EUR|\$)[ \t]*(?=[0-9])")
+_CURRENCY_AMOUNT = re.compile(r"(?<![A-Za-z0-9])(RM|USD|EUR|\$)[ \t]*(?=[0-9])")
 _GARBAGE_CHARACTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:'-"
 
 
@@ -74,10 +74,7 @@ def _printed_case(text: str, gold: Any, rng: random.Random) -> tuple[str, Any]:
     to match: a value copied from the text is cut from the same place in the new text (the
     change keeps every offset), any other takes its words' new case."""
     lines = text.split("\n")
-    cased = [_titled(line) if rng.random() < 0.5 else line for line in lines]
-    if any(len(new) != len(old) for new, old in zip(cased, lines, strict=True)):
-        return text, gold  # a letter whose title case is longer: offsets would move
-    new_text = "\n".join(cased)
+    new_text = "\n".join(_titled(line) if rng.random() < 0.5 else line for line in lines)
     words: dict[str, str] = {}
     for old, new in zip(text.split(), new_text.split(), strict=True):
         words.setdefault(old, new)
@@ -92,7 +89,8 @@ def _printed_case(text: str, gold: Any, rng: random.Random) -> tuple[str, Any]:
 
 
 def _titled(line: str) -> str:
-    """Words of capitals only as a title prints them; codes such as "CS00004040" kept."""
+    """Words of ASCII capitals only as a title prints them (the length stays, so offsets
+    do); codes such as "CS00004040" are kept."""
     return _CAPITALS_WORD.sub(lambda found: found[0].capitalize(), line)
 
 

@@ -23,7 +23,7 @@ def test_at_share_zero_the_examples_come_back_unchanged() -> None:
     assert with_ocr_habits(examples, 0.0, seed=0) == examples
 
 
-def test_every_receipt_is_rewritten_and_its_values_stay_copies() -> None:
+def test_values_stay_copies_and_change_only_in_case_and_spacing() -> None:
     for seed in range(20):
         for before, after in zip(receipts(), with_ocr_habits(receipts(), 1.0, seed), strict=True):
             assert after.id == before.id and after.schema == before.schema
@@ -43,6 +43,16 @@ def test_the_habits_show_up_in_the_text() -> None:
     assert original.upper() == original  # SROIE's transcripts are typed in capitals
     assert any(text != text.upper() for text in texts)  # ...OCR reads the printed case
     assert len({text for text in texts}) > len(receipts())
+
+
+def test_an_amount_joins_or_leaves_its_currency_in_text_and_gold_alike() -> None:
+    example = Example(id="x", schema={}, text="TOTAL RM 8.20\nPAID $5", gold={"total": "RM 8.20"})
+    seen = set()
+    for seed in range(60):
+        styled = ocr_styled(example, random.Random(seed))
+        assert styled.gold["total"] in styled.text
+        seen.add(styled.gold["total"].lower())
+    assert {"rm 8.20", "rm8.20"} <= seen
 
 
 def test_a_value_that_would_stop_being_a_copy_keeps_the_example_as_it_was() -> None:
