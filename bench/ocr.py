@@ -37,7 +37,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from thinkjson_edge.evaluation.run import EvalSettings, run_evaluation
 from thinkjson_edge.evaluation.text_errors import edit_distance, line_edits, spaced
 from thinkjson_edge.pipeline.documents import ReadOptions, read_document
 from thinkjson_edge.pipeline.reading import PageRead
@@ -59,11 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {"documents": len(images), **_reading(images, args)}
     if args.fields:
         names = {image.stem for image in images}
-        settings = EvalSettings(model=args.model)
         summary["fields"] = {
-            "scans": _field_scores(args.scans, args.report_dir / "scans", names, settings),
+            "scans": _field_scores(args.scans, args.report_dir / "scans", names, args.model),
             "transcripts": _field_scores(
-                args.transcripts, args.report_dir / "transcripts", names, settings
+                args.transcripts, args.report_dir / "transcripts", names, args.model
             ),
         }
     print(json.dumps(summary, indent=2))
@@ -123,16 +121,17 @@ def _edits(hypothesis: str, reference: str) -> tuple[int, int]:
 
 
 def _field_scores(
-    data_dir: Path, report_dir: Path, names: set[str], settings: EvalSettings
+    data_dir: Path, report_dir: Path, names: set[str], model: str | None
 ) -> dict[str, Any]:
     """Fields extracted exactly (the gold's leaves), by the eval command's own run."""
     from thinkjson_edge.evaluation.dataset import find_dataset
     from thinkjson_edge.evaluation.metrics import aggregate, score_document
+    from thinkjson_edge.evaluation.run import EvalSettings, run_evaluation
 
     dataset = find_dataset(data_dir)
     dataset.cases[:] = [case for case in dataset.cases if case.name in names]
     started = time.perf_counter()
-    outcome = run_evaluation(dataset, report_dir, settings, warn=_warn)
+    outcome = run_evaluation(dataset, report_dir, EvalSettings(model=model), warn=_warn)
     seconds = time.perf_counter() - started
     exact = unspaced_equal = total = 0
     scores = []

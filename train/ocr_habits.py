@@ -30,12 +30,8 @@ _GARBAGE_CHARACTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 
 
 def with_ocr_habits(examples: list[Example], share: float, seed: int) -> list[Example]:
-    """The examples, ``share`` of them (drawn by ``seed``) rewritten in OCR's habits.
-
-    At share 0 nothing is drawn, so the examples come back exactly as they went in.
-    """
-    if share <= 0:
-        return list(examples)
+    """The examples, ``share`` of them (drawn by ``seed``, from a stream of their own, so
+    share 0 gives them back as they went in) rewritten in OCR's habits."""
     rng = random.Random(f"ocr-habits-{seed}")
     return [ocr_styled(example, rng) if rng.random() < share else example for example in examples]
 
