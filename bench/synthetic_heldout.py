@@ -2,14 +2,16 @@
 
     python bench/synthetic_heldout.py [--config default-adapter]
         [--models smollm2-135m-base smollm2-135m]
-        [--limit N] [--device cpu] [--reorder-share S]
+        [--limit N] [--device cpu] [--reorder-share S] [--alias-share S]
 
 The held-out documents are the config's ``data.heldout_examples``, drawn from their own seed
 (``train.data.heldout_seed``), so training on the same config never sees them. Each document
 has its own schema; extraction runs with the runtime's defaults (reasoning on, copied strings,
 a second attempt where it applies). ``--reorder-share`` draws them with that share of schemas
 and documents out of their domain's field order (``data.reorder_share``; the config's own
-by default), for schemas whose fields come in an order training did not favour. Prints one
+by default), for schemas whose fields come in an order training did not favour;
+``--alias-share`` likewise sets ``data.alias_share``, the share of fields asked for under
+another key and label. Prints one
 row per model: mean field match, micro F1, schema-valid share and seconds per document.
 """
 
@@ -33,14 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--reorder-share", type=float, help="data.reorder_share of the set")
+    parser.add_argument("--alias-share", type=float, help="data.alias_share of the set")
     args = parser.parse_args(argv)
 
     config = load_config(args.config)
     if args.reorder_share is not None:
         config.data.reorder_share = args.reorder_share
+    if args.alias_share is not None:
+        config.data.alias_share = args.alias_share
     examples = load_split(config).heldout[: args.limit]
-    order = f", reorder share {config.data.reorder_share:g}" if config.data.reorder_share else ""
-    print(f"{len(examples)} held-out synthetic documents ({args.config}{order})")
+    data = config.data
+    shares = f", reorder share {data.reorder_share:g}, alias share {data.alias_share:g}"
+    print(f"{len(examples)} held-out synthetic documents ({args.config}{shares})")
     print(f"{'model':40} {'match %':>8} {'F1':>6} {'valid':>7} {'s/doc':>6}")
     for model in args.models:
         scores, valid = [], 0

@@ -43,6 +43,9 @@ class DataSettings:
     # Chance a synthetic schema's fields, and independently its document's, are shuffled
     # out of the domain's order (0: always in order, as the shipped default was trained).
     reorder_share: float = 0.0
+    # Chance a synthetic field that has other names (train/domains.py aliases) is asked
+    # for and labelled under one of them (0: never, as the shipped default was trained).
+    alias_share: float = 0.0
     # Labelled folders whose every example is trained on too, beside the source's, shuffled
     # in with them by the seed (none held out: the source's held-out set stays what it was).
     mixed_in: list[str] = field(default_factory=list)
@@ -60,6 +63,7 @@ class DataSettings:
             max_fields=self.max_fields,
             max_items=self.max_items,
             reorder_share=self.reorder_share,
+            alias_share=self.alias_share,
         )
 
 

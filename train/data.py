@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from thinkjson_edge.train.domains import (
@@ -85,6 +85,8 @@ class GeneratorOptions:
     distractor_rate: float = 0.5  # chance a document gets distractor lines
     # Chance a schema's fields, and independently a document's, are not in the domain's order.
     reorder_share: float = 0.0
+    # Chance a field with aliases is asked for, and labelled, under one of them instead.
+    alias_share: float = 0.0
 
     def __post_init__(self) -> None:
         for name in self.domains:
@@ -96,8 +98,9 @@ class GeneratorOptions:
             raise ValueError("data needs at least one domain and one layout")
         if self.max_fields < 1 or self.max_items < 1:
             raise ValueError("max_fields and max_items must be at least 1")
-        if not 0 <= self.reorder_share <= 1:
-            raise ValueError("reorder_share must be between 0 and 1")
+        for name in ("reorder_share", "alias_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be between 0 and 1")
 
 
 def generate(count: int, options: GeneratorOptions | None = None) -> list[Example]:
@@ -111,7 +114,8 @@ def example_at(index: int, options: GeneratorOptions) -> Example:
     rng = random.Random(f"{options.seed}:{index}")
     domain = domain_named(rng.choice(options.domains))
     share = options.reorder_share
-    fields = _maybe_reordered(_choose_fields(domain, rng, options.max_fields), share, rng)
+    chosen = _maybe_renamed(_choose_fields(domain, rng, options.max_fields), options, rng)
+    fields = _maybe_reordered(chosen, share, rng)
     schema = _object_schema(fields, options.max_items)
     gold = _object_value(fields, rng, options)
     layout = rng.choice(options.layouts)
@@ -136,6 +140,25 @@ def _choose_fields(domain: Domain, rng: random.Random, limit: int) -> tuple[Fiel
     chosen = required[:limit] + rng.sample(optional, rng.randint(0, len(optional)))
     chosen = chosen[:limit]
     return tuple(f for f in domain.fields if f in chosen)
+
+
+def _maybe_renamed(
+    fields: tuple[Field, ...], options: GeneratorOptions, rng: random.Random
+) -> tuple[Field, ...]:
+    """Each field with aliases, with chance ``alias_share``, under one of them.
+
+    At share 0 nothing is drawn, so the examples stay those of the generator before the
+    option.
+    """
+    if options.alias_share <= 0:
+        return fields
+    renamed = []
+    for spec in fields:
+        if spec.aliases and rng.random() < options.alias_share:
+            name, label = rng.choice(spec.aliases)
+            spec = replace(spec, name=name, label=label)
+        renamed.append(spec)
+    return tuple(renamed)
 
 
 def _maybe_reordered(

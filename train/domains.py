@@ -42,6 +42,9 @@ class Field:
     children: tuple[Field, ...] = ()  # OBJECT, and the items of ARRAY
     required: bool = True
     max_items: int = 3  # ARRAY
+    # Other (key, label) pairs a schema and its documents may use for the same value:
+    # sites name one field many ways, and a model should read the label, not the key alone.
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,14 @@ DOMAINS: tuple[Domain, ...] = (
             Field("manufacture_date", "Date of manufacture", DATE, _date),
             Field("batch_size_units", "Batch size (units)", INTEGER, _count(1000, 250000)),
             Field("site", "Manufacturing site", STRING, _pick(_CITIES), required=False),
-            Field("operator", "Operator", STRING, _pick(_PEOPLE), required=False),
+            Field(
+                "operator",
+                "Operator",
+                STRING,
+                _pick(_PEOPLE),
+                required=False,
+                aliases=(("performed_by", "Performed by"), ("prepared_by", "Prepared by")),
+            ),
             Field(
                 "status",
                 "Batch status",
@@ -249,6 +259,21 @@ DOMAINS: tuple[Domain, ...] = (
             Field("materials", "Materials used", ARRAY, children=_MATERIAL, required=False),
             Field("deviations", "Deviations", ARRAY, children=_DEVIATION_ITEM, required=False),
             Field("released", "Released by QA", BOOLEAN, _flag(0.7), required=False),
+            # A signature after the release decision, so that a flag is not always the end.
+            Field(
+                "approved_by",
+                "Approved by",
+                STRING,
+                _pick(_PEOPLE),
+                required=False,
+                aliases=(
+                    ("checked_by", "Checked by"),
+                    ("verified_by", "Verified by"),
+                    ("signed_off_by", "Signed off by"),
+                    ("qa_signatory", "QA signature"),
+                    ("release_approver", "Release approved by"),
+                ),
+            ),
         ),
         (_printed_on, _previous_batch, _page, _process_check),
     ),
@@ -258,7 +283,13 @@ DOMAINS: tuple[Domain, ...] = (
         (
             Field("deviation_id", "Deviation ID", STRING, _code("DEV", 4)),
             Field("reported_on", "Reported on", DATE, _date),
-            Field("reported_by", "Reported by", STRING, _pick(_PEOPLE)),
+            Field(
+                "reported_by",
+                "Reported by",
+                STRING,
+                _pick(_PEOPLE),
+                aliases=(("raised_by", "Raised by"), ("originator", "Originator")),
+            ),
             Field("severity", "Severity", ENUM, choices=("minor", "major", "critical")),
             Field("batch_number", "Affected batch", STRING, _code("B"), required=False),
             Field(
@@ -291,7 +322,14 @@ DOMAINS: tuple[Domain, ...] = (
             Field("manufacturer", "Manufacturer", STRING, _pick(_COMPANIES)),
             Field("test_date", "Date of testing", DATE, _date),
             Field("expiry_date", "Expiry date", DATE, _date, required=False),
-            Field("approved_by", "Approved by", STRING, _pick(_PEOPLE), required=False),
+            Field(
+                "approved_by",
+                "Approved by",
+                STRING,
+                _pick(_PEOPLE),
+                required=False,
+                aliases=(("released_by", "Released by"), ("authorised_by", "Authorised by")),
+            ),
             Field("results", "Test results", ARRAY, children=_TEST_RESULT, max_items=3),
         ),
         (_printed_on, _previous_batch, _page),
@@ -330,7 +368,17 @@ DOMAINS: tuple[Domain, ...] = (
                 required=False,
             ),
             Field("auto_renewal", "Automatic renewal", BOOLEAN, _flag(0.5)),
-            Field("signatory", "Signed by", STRING, _pick(_PEOPLE), required=False),
+            Field(
+                "signatory",
+                "Signed by",
+                STRING,
+                _pick(_PEOPLE),
+                required=False,
+                aliases=(
+                    ("signed_by", "Signature"),
+                    ("authorized_signatory", "Authorized signatory"),
+                ),
+            ),
         ),
         (_printed_on, _old_reference, _last_month_total),
     ),

@@ -25,7 +25,7 @@ from thinkjson_edge.train.data import (
     train_and_heldout,
 )
 from thinkjson_edge.train.datasets_io import read_examples, write_examples
-from thinkjson_edge.train.domains import DOMAIN_NAMES, domain_named
+from thinkjson_edge.train.domains import DOMAIN_NAMES, DOMAINS, domain_named
 from thinkjson_edge.train.layouts import LAYOUTS
 from thinkjson_edge.train.prompting import attempt_findings, problems
 from thinkjson_edge.train.rewards import load_schema_text
@@ -115,6 +115,27 @@ def test_schemas_and_documents_leave_the_domain_order_only_when_asked() -> None:
     assert any(text_orders) and not all(text_orders)
 
 
+def test_fields_go_by_their_aliases_only_when_asked() -> None:
+    """Sites name one value many ways: the key and the printed label change together."""
+    aliased = {alias for d in DOMAINS for f in d.fields for alias, _ in f.aliases}
+    assert aliased and not any(aliased & set(e.schema["properties"]) for e in MANY)
+    renamed = generate(120, GeneratorOptions(seed=7, alias_share=1.0))
+    seen = 0
+    for example in renamed:
+        fields = domain_named(example.domain).fields
+        for spec in (f for f in fields if f.aliases):
+            assert spec.name not in example.schema["properties"]
+            for alias, label in spec.aliases:
+                if alias in example.gold and isinstance(example.gold[alias], str):
+                    assert alias in example.schema["properties"]
+                    assert example.gold[alias] in example.text
+                    if example.layout in ("key_value", "form"):
+                        assert label in example.text
+                    seen += 1
+        assert not load_schema_text(example.schema_text).errors(example.gold)
+    assert seen >= 10
+
+
 def _in_domain_order(domain: str, names: list[str]) -> bool:
     order = [f.name for f in domain_named(domain).fields]
     return [order.index(n) for n in names] == sorted(order.index(n) for n in names)
@@ -181,6 +202,8 @@ def test_options_are_checked() -> None:
         GeneratorOptions(layouts=("poem",))
     with pytest.raises(ValueError, match="reorder_share"):
         GeneratorOptions(reorder_share=1.5)
+    with pytest.raises(ValueError, match="alias_share"):
+        GeneratorOptions(alias_share=-0.1)
     small = generate(30, GeneratorOptions(max_fields=2, max_items=1, domains=("invoice",)))
     assert all(len(e.schema["properties"]) <= 2 for e in small)
     assert all(e.domain == "invoice" for e in small)

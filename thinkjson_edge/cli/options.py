@@ -59,7 +59,7 @@ def parallel_option(command: Command) -> Command:
 def extraction_options(*, sampling: bool = True) -> Callable[[Command], Command]:
     """The shape of one extraction, passed on to the command as ``options: ExtractOptions``.
 
-    --think, --max-think-tokens, --self-correct, --copy and --review-below; with
+    --think, --max-think-tokens, --self-correct, --copy, --ask-labelled and --review-below; with
     ``sampling``, also --temperature and --seed (greedy otherwise). An option left unset
     keeps the ``ExtractOptions`` default.
     """
@@ -108,6 +108,13 @@ _REASONING_OPTIONS = (
         help="String values may only be spans of the document (except enum, const, format).",
     ),
     click.option(
+        "--ask-labelled/--no-ask-labelled",
+        default=True,
+        show_default=True,
+        help="Ask again for an optional property left out while the document prints its "
+        "label and a value; kept where the model is sure of the value.",
+    ),
+    click.option(
         "--review-below",
         type=click.FloatRange(0.0, 1.0),
         default=None,
@@ -129,6 +136,7 @@ _EXTRACTION_PARAMETERS = (
     "max_think_tokens",
     "self_correct",
     "copy",
+    "ask_labelled",
     "review_below",
     "temperature",
     "seed",

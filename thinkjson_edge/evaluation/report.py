@@ -98,6 +98,7 @@ def _settings_lines(report: dict[str, Any]) -> list[str]:
         *_model_rows(s),
         ["think", f"on, budget {s['max_think_tokens']} tokens" if s["think"] else "off"],
         ["self-correct", "on" if s["self_correct"] else "off"],
+        ["ask for labelled keys", "on" if s.get("ask_labelled") else "off"],
         ["limit", str(s["limit"] or "none")],
         ["data", s["data_dir"]],
         ["documents evaluated", str(data["evaluated"])],

@@ -87,6 +87,8 @@ def cache_key(
         "review_below": settings.options.review_below,
         "version": __version__,
     }
+    if settings.options.ask_labelled:  # only then: runs without it keep the keys made before
+        inputs["ask_labelled"] = True
     if adapter_sha256:  # only then: the keys of runs without an adapter stay as they were
         inputs["adapter"] = adapter_sha256
     if settings.read.ocr != OCR_AUTO:  # likewise: the default keeps the keys made before

@@ -201,6 +201,7 @@ def build_report(outcome: RunOutcome, report_dir: Path) -> dict[str, Any]:
             "copy": settings.copy,
             "span_search": settings.options.span_search,
             "review_below": settings.options.review_below,
+            "ask_labelled": settings.options.ask_labelled,
             "limit": settings.limit,
             "date": outcome.started,
             "version": __version__,

@@ -58,6 +58,7 @@ from thinkjson_edge.pipeline.findings import (
     shift_grounding,
 )
 from thinkjson_edge.pipeline.grounding import NormalisedText
+from thinkjson_edge.pipeline.labelled_keys import labelled_omissions, with_required
 from thinkjson_edge.pipeline.prompts import correction_messages, extraction_messages
 from thinkjson_edge.pipeline.result import Attempt, ChunkResult, ExtractionResult
 from thinkjson_edge.pipeline.schema_check import usable_grammar
@@ -74,6 +75,9 @@ MIN_CHUNK_TOKENS = 64  # below this a chunk holds too little text to extract any
 DEFAULT_SPAN_SEARCH = 4  # see BENCHMARKS.md, "Copied values"
 # Under it, 13 of 16 values flagged on training receipts were wrong (BENCHMARKS.md, "Confidence").
 DEFAULT_REVIEW_BELOW = 0.5
+# A value asked for because its label stands in the document is kept only at this
+# confidence or above: a label can stand beside something that is not its value.
+LABELLED_KEY_MIN_CONFIDENCE = 0.5
 # Wall clock of one attempt (prompt and decoding): minutes of CPU decoding for a large
 # object fit well within it; a decoding that cannot end is stopped.
 DEFAULT_ATTEMPT_SECONDS = 300.0
@@ -104,6 +108,9 @@ class ExtractOptions:
     # Wall clock of one attempt; when it is reached the attempt stops with a ``budget``
     # finding. None or 0: no time limit (the token budget still holds).
     attempt_seconds: float | None = DEFAULT_ATTEMPT_SECONDS
+    # Ask again, with the property required, for an optional one the model left out while
+    # the document prints its label and a value (see pipeline.labelled_keys).
+    ask_labelled: bool = True
 
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(
@@ -444,6 +451,59 @@ class Extractor:
             copy=copy,
             anchors=anchors,
         )
+        attempt = self._judged(number, generation, schema, located, options)
+        if options.ask_labelled and attempt.value is not None:
+            attempt = self._with_labelled_keys(
+                attempt, prompt, anchors, schema, located, options, copy
+            )
+        return attempt
+
+    def _with_labelled_keys(
+        self,
+        attempt: Attempt,
+        prompt: list[int],
+        anchors: tuple[int, ...],
+        schema: Schema,
+        located: NormalisedText,
+        options: ExtractOptions,
+        copy: CopyRequest | None,
+    ) -> Attempt:
+        """The attempt decoded again with its labelled omissions required, where the model is
+        sure of every value it then writes and the result is no worse; else the attempt, with
+        the keys it was asked for noted."""
+        assert attempt.value is not None
+        keys = labelled_omissions(schema.schema, attempt.value, located.text)
+        if not keys:
+            return attempt
+        asking = self.grammar_for(
+            load_schema(with_required(schema.schema, keys)), options.grammar_limits
+        )
+        generation = self.engine.generate(
+            prompt,
+            asking.gbnf(think=options.think),
+            think=options.think,
+            limits=options.decode_limits(),
+            copy=copy,
+            anchors=anchors,
+        )
+        asked = self._judged(attempt.number, generation, schema, located, options)
+        sure = {
+            trace.path[0]
+            for trace in generation.values
+            if len(trace.path) == 1 and trace.confidence >= LABELLED_KEY_MIN_CONFIDENCE
+        }
+        kept = asked.value is not None and asked.rank() <= attempt.rank() and set(keys) <= sure
+        return replace(asked if kept else attempt, asked_keys=tuple(keys), asked_kept=kept)
+
+    def _judged(
+        self,
+        number: int,
+        generation: Generation,
+        schema: Schema,
+        located: NormalisedText,
+        options: ExtractOptions,
+    ) -> Attempt:
+        """The attempt of a generation: its object and findings."""
         value, findings, grounded = assess_output(
             generation.json_text,
             generation.stop_reason,

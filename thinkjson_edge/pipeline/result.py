@@ -29,6 +29,10 @@ class Attempt:
     value: dict[str, Any] | None
     findings: list[Finding]
     grounding: list[GroundedValue]
+    # Optional keys the first decoding left out although the document prints their labels,
+    # and whether the decoding that asked for them was kept (see pipeline.labelled_keys).
+    asked_keys: tuple[str, ...] = ()
+    asked_kept: bool = False
 
     @property
     def values(self) -> tuple[ValueTrace, ...]:
@@ -164,6 +168,8 @@ def _attempt_dict(attempt: Attempt, layout: Layout | None = None) -> dict[str, A
         "valid": attempt.valid,
         "value": attempt.value,
         "findings": [dataclasses.asdict(f) for f in attempt.findings],
+        "asked_keys": list(attempt.asked_keys),
+        "asked_kept": attempt.asked_kept,
         "grounding": [
             {
                 "path": g.path,

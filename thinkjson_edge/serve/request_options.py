@@ -1,8 +1,9 @@
 """A client's extraction options, checked against what the server allows.
 
-A client may choose the shape of its extraction (reasoning, self-correction, copying,
-sampling) but never more budget than the server gives: a budget over the server's cap is
-refused with the cap in the message rather than lowered behind the client's back.
+A client may choose the shape of its extraction (reasoning, self-correction, copying, asking
+for labelled keys, sampling) but never more budget than the server gives: a budget over the
+server's cap is refused with the cap in the message rather than lowered behind the client's
+back.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from thinkjson_edge.serve.problems import ApiError
 from thinkjson_edge.serve.settings import ServeSettings
 
 MAX_TEMPERATURE = 2.0
-_SWITCHES = ("think", "self_correct", "copy")
+_SWITCHES = ("think", "self_correct", "copy", "ask_labelled")
 _MAX_SEED = 2**32 - 1
 
 
