@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from thinkjson_edge import Extractor
+from thinkjson_edge.pipeline.documents import read_document
 from thinkjson_edge.pipeline.labelled_keys import labelled_omissions, with_required
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -66,3 +70,20 @@ def test_with_required_adds_keys_once_and_leaves_the_schema_alone() -> None:
     assert asking["required"] == ["batch_number", "qa_reviewer"]
     assert SCHEMA["required"] == ["batch_number"]
     assert asking["properties"] is SCHEMA["properties"]
+
+
+@pytest.mark.model
+def test_an_omitted_labelled_key_is_asked_for_and_reported(extractor: Extractor) -> None:
+    schema = json.loads((EXAMPLES / "batch-record.schema.json").read_text())
+    document = read_document(EXAMPLES / "batch-record.txt")
+    plain = extractor.extract(document, schema, ask_labelled=False)
+    assert plain.value is not None and "qa_reviewer" not in plain.value  # what is asked for
+    asked = extractor.extract(document, schema)
+    first = asked.attempts[0]
+    assert first.asked_keys == ("qa_reviewer",)
+    assert first.asked_kept
+    assert asked.value == {**plain.value, "qa_reviewer": "Dr. Helen Okafor"}
+    record = json.loads(asked.to_json())["attempts"][0]
+    assert (record["asked_keys"], record["asked_kept"]) == (["qa_reviewer"], True)
+    reviewer = next(v for v in record["values"] if v["path"] == "/qa_reviewer")
+    assert reviewer["copied"] and reviewer["confidence"] >= 0.5

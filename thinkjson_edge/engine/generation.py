@@ -14,7 +14,8 @@ PieceListener = Callable[[bytes, bool], None]
 CopyPolicy = Callable[[tuple[str | int, ...]], bool]
 
 
-# How a generation ended when it ran out of its budget before the object was complete.
+# How a generation ended: the object closed by the model, or out of its budget before that.
+STOP_COMPLETE = "complete"
 STOP_TOKEN_LIMIT = "token-limit"
 STOP_TIME_LIMIT = "time-limit"
 BUDGET_STOPS = frozenset({STOP_TOKEN_LIMIT, STOP_TIME_LIMIT})

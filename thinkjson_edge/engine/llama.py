@@ -47,6 +47,7 @@ import numpy as np
 from thinkjson_edge.engine.confidence import ConfidenceParts
 from thinkjson_edge.engine.copy_guard import CopyGuard, SavedCopy, SortedVocabulary
 from thinkjson_edge.engine.generation import (
+    STOP_COMPLETE,
     STOP_TIME_LIMIT,
     STOP_TOKEN_LIMIT,
     CopyRequest,
@@ -521,7 +522,7 @@ class _Decoding:
     def final_reason(self) -> str:
         if self.closing_reason == "closed-at-budget":
             return self.closing_reason
-        return "closed-on-repetition" if self.loops_cut else "complete"
+        return "closed-on-repetition" if self.loops_cut else STOP_COMPLETE
 
     def close_think(self, reason: str) -> None:
         self.think_stop_reason = reason

@@ -29,6 +29,7 @@ from typing import Any
 from thinkjson_edge.copying.automaton import CopyIndex
 from thinkjson_edge.engine.generation import (
     BUDGET_STOPS,
+    STOP_COMPLETE,
     CopyPolicy,
     CopyRequest,
     DecodeLimits,
@@ -452,7 +453,7 @@ class Extractor:
             anchors=anchors,
         )
         attempt = self._judged(number, generation, schema, located, options)
-        if options.ask_labelled and attempt.value is not None:
+        if options.ask_labelled:
             attempt = self._with_labelled_keys(
                 attempt, prompt, anchors, schema, located, options, copy
             )
@@ -471,7 +472,8 @@ class Extractor:
         """The attempt decoded again with its labelled omissions required, where the model is
         sure of every value it then writes and the result is no worse; else the attempt, with
         the keys it was asked for noted."""
-        assert attempt.value is not None
+        if attempt.value is None or attempt.generation.stop_reason != STOP_COMPLETE:
+            return attempt  # a decoding stopped by a budget or a loop would stop so again
         keys = labelled_omissions(schema.schema, attempt.value, located.text)
         if not keys:
             return attempt
