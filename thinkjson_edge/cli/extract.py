@@ -118,6 +118,7 @@ def extract(
             f"document; {gen.generated_tokens} tokens in {gen.decode_seconds:.1f} s "
             f"({gen.tokens_per_second:.0f} tok/s), stop: {gen.stop_reason}"
             + (f"; {gen.dropped_items} unlikely array item(s) dropped" if gen.dropped_items else "")
+            + (_asked(attempt.asked_keys, attempt.asked_kept) if attempt.asked_keys else "")
         )
     for finding in result.findings[:_FINDINGS_SHOWN]:
         say(f"  finding: {finding.describe()}")
@@ -174,3 +175,9 @@ class _Diagnostics:
             f"OCR page {page.page}/{page.pages} of {page.source}: {page.characters} "
             f"characters in {page.seconds:.1f} s"
         )
+
+
+def _asked(keys: tuple[str, ...], kept: bool) -> str:
+    """What asking for labelled keys did (see pipeline.labelled_keys)."""
+    verdict = "kept" if kept else "not kept: the model was unsure or the result worse"
+    return f"; asked again for labelled {', '.join(keys)} ({verdict})"
