@@ -163,12 +163,14 @@ def test_readme_example_values_all_occur_in_the_document(extractor: Extractor) -
 def test_an_item_the_document_does_not_hold_is_dropped(extractor: Extractor) -> None:
     """After DEV-2291 the model begins more deviations, whose first values the copy can
     only fill with stray spans the model gives little chance; the engine goes back and
-    closes the array there, and the live output never shows the dropped items."""
+    closes the array there, and the live output never shows the dropped items. (Asking for
+    the labelled reviewer is off: that second decoding is not streamed.)"""
     shown: list[str] = []
     result = extractor.extract(
         EXAMPLES / "batch-record.txt",
         EXAMPLES / "batch-record.schema.json",
         self_correct=False,
+        ask_labelled=False,
         on_text=lambda attempt, text, reasoning: shown.append(text),
     )
     generation = result.chosen.generation
