@@ -443,15 +443,8 @@ class Extractor:
         copy: CopyRequest | None,
         on_text: TextListener | None = None,
     ) -> Attempt:
-        generation = self.engine.generate(
-            prompt,
-            grammar.gbnf(think=options.think),
-            think=options.think,
-            limits=options.decode_limits(),
-            on_piece=_piece_decoder(number, on_text) if on_text else None,
-            copy=copy,
-            anchors=anchors,
-        )
+        on_piece = _piece_decoder(number, on_text) if on_text else None
+        generation = self._decode(prompt, anchors, grammar, options, copy, on_piece)
         attempt = self._judged(number, generation, schema, located, options)
         if options.ask_labelled:
             attempt = self._with_labelled_keys(
@@ -480,14 +473,7 @@ class Extractor:
         asking = self.grammar_for(
             load_schema(with_required(schema.schema, keys)), options.grammar_limits
         )
-        generation = self.engine.generate(
-            prompt,
-            asking.gbnf(think=options.think),
-            think=options.think,
-            limits=options.decode_limits(),
-            copy=copy,
-            anchors=anchors,
-        )
+        generation = self._decode(prompt, anchors, asking, options, copy)
         asked = self._judged(attempt.number, generation, schema, located, options)
         sure = {
             trace.path[0]
@@ -496,6 +482,26 @@ class Extractor:
         }
         kept = asked.value is not None and asked.rank() <= attempt.rank() and set(keys) <= sure
         return replace(asked if kept else attempt, asked_keys=tuple(keys), asked_kept=kept)
+
+    def _decode(
+        self,
+        prompt: list[int],
+        anchors: tuple[int, ...],
+        grammar: CompiledGrammar,
+        options: ExtractOptions,
+        copy: CopyRequest | None,
+        on_piece: PieceListener | None = None,
+    ) -> Generation:
+        """One decoding of ``prompt`` under ``grammar`` with the options' limits."""
+        return self.engine.generate(
+            prompt,
+            grammar.gbnf(think=options.think),
+            think=options.think,
+            limits=options.decode_limits(),
+            on_piece=on_piece,
+            copy=copy,
+            anchors=anchors,
+        )
 
     def _judged(
         self,
