@@ -13,8 +13,10 @@ from thinkjson_edge.evaluation.text_errors import edit_distance, spaced
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sroie"
 RECEIPT = FIXTURES.parent / "scans" / "006.jpg"  # 457 x 1170 pixels
 TRANSCRIPT = FIXTURES / "006.txt"
+LOGO_RECEIPT = RECEIPT.parent / "409.jpg"  # a logo above the company name
 SCHEMA = FIXTURES / "schema.json"
-TOTAL_LINE = "Total Sales : 327.00"  # one line of RECEIPT, label and amount, as OCR reads it
+# One line of RECEIPT as OCR reads it: label and amount, two boxes parted by a tab.
+TOTAL_LINE = "Total Sales :\t327.00"
 
 
 def error_rate(text: str, reference: str) -> float:

@@ -23,8 +23,16 @@ def read(boxes: list[TextBox]) -> str:
 
 def test_boxes_of_one_line_are_joined_left_to_right_and_lines_go_down() -> None:
     boxes = [box("327.00", 300, 1), box("TOTAL", 10, 1), box("Receipt 12", 10, 0)]
-    assert read(boxes[::-1]) == "Receipt 12\nTOTAL 327.00"
-    assert read(boxes) == "Receipt 12\nTOTAL 327.00"  # whatever order OCR gives them in
+    assert read(boxes[::-1]) == "Receipt 12\nTOTAL\t327.00"
+    assert read(boxes) == "Receipt 12\nTOTAL\t327.00"  # whatever order OCR gives them in
+
+
+def test_the_gap_between_two_boxes_stays_a_gap() -> None:
+    """A currency label and its amount, a time and a date: a tab parts them, a space would
+    make one value of the two."""
+    boxes = [box("Rounding RM", 10, 0), box("37.45", 300, 0), box("06:34PM", 10, 1),
+             box("562004", 150, 1), box("07-02-17", 300, 1)]  # fmt: skip
+    assert read(boxes).split("\n") == ["Rounding RM\t37.45", "06:34PM\t562004\t07-02-17"]
 
 
 def test_one_word_per_line_keeps_the_lines_in_order() -> None:
@@ -47,7 +55,7 @@ def test_label_and_amount_rows_of_a_receipt_stay_whole() -> None:
     boxes += [
         box(amount, 400 - 10 * len(amount), i) for i, (_, amount) in enumerate(rows) if amount
     ]
-    expected = "\n".join(f"{label} {amount}".strip() for label, amount in rows)
+    expected = "\n".join(f"{label}\t{amount}".strip() for label, amount in rows)
     assert read(boxes) == expected
 
 
@@ -114,7 +122,7 @@ def test_a_skewed_page_keeps_its_lines() -> None:
     # Unrotated, the drift over the line is larger than the distance between lines.
     assert boxes[5].centre[1] > boxes[6].centre[1]
     assert math.isclose(page_skew(boxes), angle, abs_tol=1e-6)
-    assert read(boxes[::-1]) == "\n".join(" ".join(words) for words in lines)
+    assert read(boxes[::-1]) == "\n".join("\t".join(words) for words in lines)
 
 
 def test_a_drifting_line_is_followed_from_box_to_box() -> None:
@@ -123,13 +131,13 @@ def test_a_drifting_line_is_followed_from_box_to_box() -> None:
     boxes = [TextBox.from_rectangle(w, 10 + 90 * i, 100 + 7 * i, 90 + 90 * i, 120 + 7 * i)
              for i, w in enumerate(words)]  # fmt: skip
     below = TextBox.from_rectangle("Cashier USER", 10, 130, 130, 150)
-    assert read([below, *boxes]) == "DocNo CS0040 Date 11/01/2019\nCashier USER"
+    assert read([below, *boxes]) == "DocNo\tCS0040\tDate\t11/01/2019\nCashier USER"
 
 
 def test_text_offsets_point_at_each_box() -> None:
     boxes = [box("TOTAL", 10, 0), box("327.00", 300, 0), box("CASH", 10, 1)]
     text, spans = lines_text(reading_order(boxes))
-    assert text == "TOTAL 327.00\nCASH"
+    assert text == "TOTAL\t327.00\nCASH"
     assert [(text[s:e], b.text) for s, e, b in spans] == [
         ("TOTAL", "TOTAL"), ("327.00", "327.00"), ("CASH", "CASH")
     ]  # fmt: skip
