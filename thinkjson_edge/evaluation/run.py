@@ -22,7 +22,9 @@ from thinkjson_edge.pipeline.concurrently import as_finished
 from thinkjson_edge.pipeline.documents import read_document
 from thinkjson_edge.pipeline.extractor import ExtractOptions, LazyExtractor
 from thinkjson_edge.pipeline.findings import GroundedValue
-from thinkjson_edge.pipeline.reading import OCR_AUTO, ReadOptions
+from thinkjson_edge.pipeline.images import image_format
+from thinkjson_edge.pipeline.ocr import reading_signature
+from thinkjson_edge.pipeline.reading import OCR_AUTO, OCR_NEVER, ReadOptions
 from thinkjson_edge.pipeline.result import value_dict
 
 if TYPE_CHECKING:
@@ -73,8 +75,10 @@ def cache_key(
     model_sha256: str,
     settings: EvalSettings,
     adapter_sha256: str | None = None,
+    ocr_reading: str | None = None,
 ) -> str:
-    """What the extraction of one document depends on. The device and limit do not count."""
+    """What the extraction of one document depends on. The device and limit do not count.
+    ``ocr_reading`` is how OCR reads (``reading_signature``), for a document it may read."""
     inputs = {
         "document": document_sha256,
         "schema": schema_sha256,
@@ -93,6 +97,8 @@ def cache_key(
         inputs["adapter"] = adapter_sha256
     if settings.read.ocr != OCR_AUTO:  # likewise: the default keeps the keys made before
         inputs["ocr"] = settings.read.ocr
+    if ocr_reading:
+        inputs["ocr_reading"] = ocr_reading
     return sha256_text(json.dumps(inputs, sort_keys=True))
 
 
@@ -272,7 +278,7 @@ def run_evaluation(
         for case in cases:
             key = cache_key(
                 _document_sha256(case), schema.sha256, outcome.model_sha256, settings,
-                adapter_sha256,
+                adapter_sha256, _ocr_reading(case, settings.read),
             )  # fmt: skip
             record = None if fresh else read_cached(cache_dir / f"{case.name}.json", key)
             if record is None:
@@ -313,6 +319,20 @@ def _document_sha256(case: Case) -> str:
         return sha256_file(case.document)
     except OSError as exc:
         raise InputError(f"{case.document}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def _ocr_reading(case: Case, read: ReadOptions) -> str | None:
+    """How OCR reads, for an image or a PDF (whose pages may be scans) when OCR is on."""
+    if read.ocr == OCR_NEVER:
+        return None
+    try:
+        with case.document.open("rb") as file:
+            head = file.read(64)
+    except OSError:
+        return None  # reading the document reports it
+    if image_format(head) is None and not head.startswith(b"%PDF"):
+        return None
+    return reading_signature()
 
 
 def _extract_one(

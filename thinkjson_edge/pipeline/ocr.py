@@ -13,10 +13,12 @@ The engine is imported and loaded on the first page read, once per process, so
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import TYPE_CHECKING, Any
 
 from thinkjson_edge.errors import InputError
+from thinkjson_edge.pipeline import ocr_lines
 from thinkjson_edge.pipeline.ocr_lines import TextBox
 
 if TYPE_CHECKING:
@@ -54,6 +56,20 @@ def recognise(image: Image) -> list[TextBox]:
         corners = tuple((float(x), float(y)) for x, y in quad)
         boxes.append(TextBox(str(text), corners, float(score)))  # type: ignore[arg-type]
     return boxes
+
+
+def reading_signature() -> str:
+    """What the text read from a scan depends on besides its pixels: the engine's version,
+    its settings and the separator of a line's boxes. The eval cache keys scans by it, so
+    results read another way are not taken for this one's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        engine = version("rapidocr")
+    except PackageNotFoundError:
+        engine = None
+    reading = {"rapidocr": engine, "settings": _ENGINE_SETTINGS, "box_gap": ocr_lines.BOX_GAP}
+    return json.dumps(reading, sort_keys=True)
 
 
 def ocr_available() -> bool:
