@@ -2,6 +2,7 @@
 
     python bench/ocr.py ../shared/data/sroie-dev-img ../shared/data/sroie-dev [--limit N]
                         [--fields] [--model NAME_OR_FILE] [--report-dir DIR] [--texts DIR]
+                        [--box-gap tab|space|three-spaces] [--text-score S]
 
 Each image of the first folder (NNN.jpg) is read as the product reads it (``read_document``,
 OCR included) and compared with the transcript of the same receipt in the second folder
@@ -24,6 +25,11 @@ needs its ``schema.json``; ``--model`` picks the model as ``eval --model`` does 
 a GGUF or an adapter file), the default model otherwise. This runs the model on every
 document twice; the eval cache under ``--report-dir`` makes a second run instant.
 
+``--box-gap`` and ``--text-score`` change how OCR text is made, to compare settings: the
+separator between two boxes of one line (``ocr_lines.BOX_GAP``, a tab) and the score under
+which a recognised box is left out (``Global.text_score`` of the engine, 0.7). The eval
+cache keys scans by both, so each setting has its own entries.
+
 Prints one JSON summary on stdout; a line per document on stderr.
 """
 
@@ -38,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkjson_edge.evaluation.text_errors import edit_distance, line_edits, spaced
+from thinkjson_edge.pipeline import ocr, ocr_lines
 from thinkjson_edge.pipeline.documents import ReadOptions, read_document
 from thinkjson_edge.pipeline.reading import PageRead
 
@@ -51,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="model name or GGUF file for --fields (default model)")
     parser.add_argument("--report-dir", type=Path, default=Path("bench-ocr-eval"))
     parser.add_argument("--texts", type=Path, help="write each scan's OCR text here")
+    parser.add_argument("--box-gap", choices=sorted(BOX_GAPS), default="tab")
+    parser.add_argument("--text-score", type=float, default=0.7)
     args = parser.parse_args(argv)
+
+    ocr_lines.BOX_GAP = BOX_GAPS[args.box_gap]
+    ocr._ENGINE_SETTINGS["Global.text_score"] = args.text_score
 
     images = sorted(p for p in args.scans.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
     images = images[: args.limit] if args.limit else images
@@ -69,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
+BOX_GAPS = {"tab": "\t", "space": " ", "three-spaces": "   "}
 
 
 def _reading(images: list[Path], args: argparse.Namespace) -> dict[str, Any]:

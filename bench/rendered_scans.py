@@ -2,7 +2,7 @@
 onto page images, degraded like a scan, read by OCR, and extracted beside their text.
 
     python bench/rendered_scans.py [--config default-adapter] [--model NAME_OR_FILE]
-        [--limit N] [--box-gap tab|space] [--text-score S] [--keep DIR]
+        [--limit N] [--box-gap tab|space|three-spaces] [--text-score S] [--keep DIR]
 
 The documents are the synthetic held-out set of ``bench/synthetic_heldout.py`` (batch
 records, deviation reports, certificates of analysis, invoices and service agreements, each
@@ -50,6 +50,7 @@ _LINE_PIXELS = 32
 _MARGIN = 60
 _WRAP = 80  # characters; a longer line is wrapped as a word processor would
 _SEED = 20261207
+BOX_GAPS = {"tab": "\t", "space": " ", "three-spaces": "   "}  # as in bench/ocr.py
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="model name or GGUF file (the default model otherwise)")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--box-gap", choices=["tab", "space"], default="tab")
+    parser.add_argument("--box-gap", choices=sorted(BOX_GAPS), default="tab")
     parser.add_argument("--text-score", type=float, default=0.7)
     parser.add_argument("--keep", type=Path, help="write the page images here")
     args = parser.parse_args(argv)
 
-    ocr_lines.BOX_GAP = "\t" if args.box_gap == "tab" else " "
+    ocr_lines.BOX_GAP = BOX_GAPS[args.box_gap]
     ocr._ENGINE_SETTINGS["Global.text_score"] = args.text_score
     examples = load_split(load_config(args.config)).heldout[: args.limit]
     folder = args.keep or Path(tempfile.mkdtemp(prefix="rendered-scans-"))
