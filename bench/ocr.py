@@ -25,10 +25,9 @@ needs its ``schema.json``; ``--model`` picks the model as ``eval --model`` does 
 a GGUF or an adapter file), the default model otherwise. This runs the model on every
 document twice; the eval cache under ``--report-dir`` makes a second run instant.
 
-``--box-gap`` and ``--text-score`` change how OCR text is made, to compare settings: the
-separator between two boxes of one line (``ocr_lines.BOX_GAP``, a tab) and the score under
-which a recognised box is left out (``Global.text_score`` of the engine, 0.7). The eval
-cache keys scans by both, so each setting has its own entries.
+``--box-gap`` and ``--text-score`` change how OCR text is made, to compare settings
+(``bench/ocr_reading.py``; the product's own settings when left out). The eval cache keys
+scans by both, so each setting has its own entries.
 
 Prints one JSON summary on stdout; a line per document on stderr.
 """
@@ -43,8 +42,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ocr_reading  # bench/ocr_reading.py
+
 from thinkjson_edge.evaluation.text_errors import edit_distance, line_edits, spaced
-from thinkjson_edge.pipeline import ocr, ocr_lines
 from thinkjson_edge.pipeline.documents import ReadOptions, read_document
 from thinkjson_edge.pipeline.reading import PageRead
 
@@ -58,16 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="model name or GGUF file for --fields (default model)")
     parser.add_argument("--report-dir", type=Path, default=Path("bench-ocr-eval"))
     parser.add_argument("--texts", type=Path, help="write each scan's OCR text here")
-    parser.add_argument("--box-gap", choices=sorted(BOX_GAPS), default="tab")
-    parser.add_argument("--text-score", type=float, default=0.7)
+    ocr_reading.add_arguments(parser)
     args = parser.parse_args(argv)
 
-    ocr_lines.BOX_GAP = BOX_GAPS[args.box_gap]
-    ocr._ENGINE_SETTINGS["Global.text_score"] = args.text_score
+    reading = ocr_reading.apply(args)
 
     images = sorted(p for p in args.scans.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
     images = images[: args.limit] if args.limit else images
-    summary: dict[str, Any] = {"documents": len(images), **_reading(images, args)}
+    summary: dict[str, Any] = {"documents": len(images), **reading, **_reading(images, args)}
     if args.fields:
         names = {image.stem for image in images}
         summary["fields"] = {
@@ -81,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
-BOX_GAPS = {"tab": "\t", "space": " ", "three-spaces": "   "}
 
 
 def _reading(images: list[Path], args: argparse.Namespace) -> dict[str, Any]:

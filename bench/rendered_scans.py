@@ -13,9 +13,8 @@ page, then turned by up to 1.5 degrees, blurred, speckled and saved as a JPEG of
 text (as typeset: long lines wrapped); both are scored against the gold (the eval's field
 match).
 
-``--box-gap`` and ``--text-score`` change how OCR text is made, to compare settings: the
-separator between two boxes of one line (``ocr_lines.BOX_GAP``, a tab) and the score under
-which a recognised box is left out (``Global.text_score`` of the engine, 0.7).
+``--box-gap`` and ``--text-score`` change how OCR text is made, to compare settings
+(``bench/ocr_reading.py``; the product's own settings when left out).
 
 Prints one JSON summary: the CER of the read text against the document's text in any line
 order (whitespace and case aside), seconds per page, and field match and micro F1 from the
@@ -35,13 +34,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ocr_reading  # bench/ocr_reading.py
 from thinkjson_edge.train.config import load_config
 from thinkjson_edge.train.sources import load_split
 
 from thinkjson_edge import Extractor
 from thinkjson_edge.evaluation.metrics import aggregate, score_document
 from thinkjson_edge.evaluation.text_errors import line_edits
-from thinkjson_edge.pipeline import ocr, ocr_lines
 from thinkjson_edge.pipeline.documents import Document, ReadOptions, read_document
 from thinkjson_edge.pipeline.reading import PageRead
 
@@ -50,7 +49,6 @@ _LINE_PIXELS = 32
 _MARGIN = 60
 _WRAP = 80  # characters; a longer line is wrapped as a word processor would
 _SEED = 20261207
-BOX_GAPS = {"tab": "\t", "space": " ", "three-spaces": "   "}  # as in bench/ocr.py
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,40 +57,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="model name or GGUF file (the default model otherwise)")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--box-gap", choices=sorted(BOX_GAPS), default="tab")
-    parser.add_argument("--text-score", type=float, default=0.7)
+    ocr_reading.add_arguments(parser)
     parser.add_argument("--keep", type=Path, help="write the page images here")
     args = parser.parse_args(argv)
 
-    ocr_lines.BOX_GAP = BOX_GAPS[args.box_gap]
-    ocr._ENGINE_SETTINGS["Global.text_score"] = args.text_score
+    reading = ocr_reading.apply(args)
     examples = load_split(load_config(args.config)).heldout[: args.limit]
+    printed = [_typeset(example.text) for example in examples]
     folder = args.keep or Path(tempfile.mkdtemp(prefix="rendered-scans-"))
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(_SEED)
     pages: list[PageRead] = []
     scans: list[Document] = []
     edits = reference = 0
-    for number, example in enumerate(examples):
+    for number, text in enumerate(printed):
         image = folder / f"{number:03d}.jpg"
-        _scan(example.text, rng).save(image, quality=60)
+        _scan(text, rng).save(image, quality=60)
         document = read_document(image, ReadOptions(on_page=pages.append))
         scans.append(document)
-        wrong, length = line_edits(document.text, _typeset(example.text))
+        wrong, length = line_edits(document.text, text)
         edits, reference = edits + wrong, reference + length
         print(f"{image.name}: CER {100 * wrong / max(length, 1):.1f} %", file=sys.stderr)
 
     summary: dict[str, Any] = {
         "documents": len(examples),
-        "box_gap": args.box_gap,
-        "text_score": args.text_score,
+        **reading,
         "cer_any_line_order_pct": round(100 * edits / max(reference, 1), 2),
         "seconds_per_page": round(statistics.mean(page.seconds for page in pages), 2),
     }
     with Extractor(args.model, device=args.device) as extractor:
         for side, documents in (
             ("scans", scans),
-            ("text", [Document(text=_typeset(example.text)) for example in examples]),
+            ("text", [Document(text=text) for text in printed]),
         ):
             started = time.perf_counter()
             scores = [
@@ -117,14 +113,14 @@ def _typeset(text: str) -> str:
     return "\n".join(lines)
 
 
-def _scan(text: str, rng: random.Random) -> Any:
-    """A page image of ``text``, degraded like a scan: turned, blurred, speckled."""
+def _scan(printed: str, rng: random.Random) -> Any:
+    """A page image of typeset text, degraded like a scan: turned, blurred, speckled."""
     import matplotlib
     from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
     font_file = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
     font = ImageFont.truetype(str(font_file), _FONT_PIXELS)
-    lines = _typeset(text).splitlines()
+    lines = printed.splitlines()
     width = 2 * _MARGIN + int(max(font.getlength(line) for line in lines))
     height = 2 * _MARGIN + _LINE_PIXELS * len(lines)
     page = Image.new("L", (width, height), 255)
