@@ -274,11 +274,13 @@ def run_evaluation(
         cache_file = cache_dir / f"{case.name}.json"
         return _extract_one(case, dataset.root, key, extractor, schema, cache_file, settings.read)
 
+    reading = reading_signature()  # once: it looks up the engine's installed version
     try:
         for case in cases:
+            ocr_reading = reading if _may_be_read_by_ocr(case, settings.read) else None
             key = cache_key(
                 _document_sha256(case), schema.sha256, outcome.model_sha256, settings,
-                adapter_sha256, _ocr_reading(case, settings.read),
+                adapter_sha256, ocr_reading,
             )  # fmt: skip
             record = None if fresh else read_cached(cache_dir / f"{case.name}.json", key)
             if record is None:
@@ -321,18 +323,16 @@ def _document_sha256(case: Case) -> str:
         raise InputError(f"{case.document}: cannot be read ({exc.strerror or exc})") from exc
 
 
-def _ocr_reading(case: Case, read: ReadOptions) -> str | None:
-    """How OCR reads, for an image or a PDF (whose pages may be scans) when OCR is on."""
+def _may_be_read_by_ocr(case: Case, read: ReadOptions) -> bool:
+    """Whether OCR is on and the document is an image or a PDF (whose pages may be scans)."""
     if read.ocr == OCR_NEVER:
-        return None
+        return False
     try:
         with case.document.open("rb") as file:
             head = file.read(64)
     except OSError:
-        return None  # reading the document reports it
-    if image_format(head) is None and not head.startswith(b"%PDF"):
-        return None
-    return reading_signature()
+        return False  # reading the document reports it
+    return image_format(head) is not None or head.startswith(b"%PDF")
 
 
 def _extract_one(
